@@ -1,0 +1,75 @@
+"""Time explain() against the memory floor and scikit-learn's predict, in one run.
+
+    python benchmarks/bench_explain.py [--n 100000] [--d 784] [--k 10] [--repeats 5]
+
+The memory floor is the time to read X and write an array of X's size (``np.copyto``), measured in the
+same run on the same arrays: an explainer that reads X and writes R cannot beat it. Writes a Markdown
+table to benchmarks/results/explain.md and prints it.
+"""
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+
+from zennit_clusters import explain, neuralize
+
+
+def median_seconds(function, repeats):
+    function()  # warm-up: page faults, thread pools, kernel selection
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--n', type=int, default=100_000)
+    parser.add_argument('--d', type=int, default=784)
+    parser.add_argument('--k', type=int, default=10)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--out', default=os.path.join(os.path.dirname(__file__), 'results', 'explain.md'))
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(args.k, args.d)) * 3
+    X = (centres[rng.integers(args.k, size=args.n)] + rng.normal(size=(args.n, args.d))).astype(np.float32)
+    kmeans = KMeans(n_clusters=args.k, n_init=1, max_iter=20, random_state=0).fit(X[:20_000].astype(np.float64))
+    model = neuralize(kmeans)
+    X64 = X.astype(np.float64)
+    out = np.empty_like(X)
+
+    rows = []
+    floor = median_seconds(lambda: np.copyto(out, X), args.repeats)
+    rows.append(('memory floor: read X, write X-sized array (np.copyto)', floor))
+    rows.append(('explain(model, X) float32, assigned cluster, beta = model', median_seconds(lambda: explain(model, X), args.repeats)))
+    rows.append(('explain(model, X, beta=inf) float32', median_seconds(lambda: explain(model, X, beta=float('inf')), args.repeats)))
+    rows.append(('explain(model, X, cluster=0) float32', median_seconds(lambda: explain(model, X, cluster=0), args.repeats)))
+    rows.append(('explain(model, X) float64 (X in float64)', median_seconds(lambda: explain(model, X64), args.repeats)))
+    rows.append(('sklearn KMeans.predict (float64, labels only)', median_seconds(lambda: kmeans.predict(X64), args.repeats)))
+
+    lines = [
+        f'N = {args.n:,}, D = {args.d}, K = {args.k}; median of {args.repeats} runs; '
+        f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} '
+        f'with {torch.get_num_threads()} threads.',
+        '',
+        '| what | seconds | × memory floor | rows/s |',
+        '|---|---|---|---|',
+    ]
+    for name, seconds in rows:
+        lines.append(f'| {name} | {seconds:.4f} | {seconds / floor:.2f} | {args.n / seconds:,.0f} |')
+    table = '\n'.join(lines)
+    print(table)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, 'w') as handle:
+        handle.write(table + '\n')
+
+
+if __name__ == '__main__':
+    main()
