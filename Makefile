@@ -4,11 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-zennit1 bench clean
+.PHONY: demo test bench clean
+# the tests that go through zennit's hooks and composites, run again on zennit 1.0.0
+ZENNIT_TESTS := tests/test_rules.py tests/test_composites.py tests/test_pipeline.py tests/test_mixture.py \
+	tests/test_kernel.py tests/test_partition.py tests/test_deep.py
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
@@ -18,13 +20,19 @@ demo: $(STAMP)
 # the suite on zennit 0.5.1 (what pip resolves on Python < 3.11.11), then the zennit-facing tests on 1.0.0
 test: $(STAMP) $(VENV)/zennit1/zennit
 	$(PY) -m pytest -q
-	PYTHONPATH=$(VENV)/zennit1 $(PY) -m pytest -q tests/test_rules.py tests/test_composites.py
+	PYTHONPATH=$(VENV)/zennit1 $(PY) -m pytest -q $(ZENNIT_TESTS)
 
 $(VENV)/zennit1/zennit: $(STAMP)
 	$(PY) -m pip install -q --no-deps --ignore-requires-python --target $(VENV)/zennit1 zennit==1.0.0
 
+# the benchmarks behind the README's tables; installs the peers (shap, captum, lime, skl2onnx) first
 bench: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[bench]"
 	$(PY) benchmarks/bench_explain.py
+	$(PY) benchmarks/bench_onnx.py
+	$(PY) benchmarks/bench_families_mixture.py
+	$(PY) benchmarks/bench_families_kernel.py
+	$(PY) benchmarks/bench_faithfulness.py
 
 clean:
 	rm -rf $(VENV)

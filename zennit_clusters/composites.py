@@ -8,8 +8,9 @@ for the network below the head. It also combines with Zennit's own composites in
 >>> composite = EpsilonGammaBox(low=0., high=1., layer_map=cluster_layer_map(beta=0.5))
 """
 from zennit.composites import LayerMapComposite, register_composite
+from zennit.rules import Pass
 
-from .layers import MinPool, PairwiseMargin
+from .layers import FeatureScaling, MinPool, PairwiseMargin
 from .rules import Midpoint, SoftMin
 
 __all__ = ['ClusterComposite', 'cluster_layer_map']
@@ -77,3 +78,14 @@ class ClusterComposite(LayerMapComposite):
         self.epsilon = epsilon
         layer_map = cluster_layer_map(beta=beta, epsilon=epsilon) + list(layer_map or [])
         super().__init__(layer_map=layer_map, canonizers=canonizers)
+
+
+# member-point networks (kernel k-means, labelled partitions): NEON.md section 3
+from .layers import LogMeanExpPool, MemberMargin  # noqa: E402
+from .rules import LogMeanExpShares, MemberMidpoint  # noqa: E402
+
+register_layer_rule(MemberMargin, lambda beta, epsilon: MemberMidpoint(epsilon=epsilon))
+register_layer_rule(LogMeanExpPool, lambda beta, epsilon: LogMeanExpShares())
+
+
+register_layer_rule(FeatureScaling, lambda beta, epsilon: Pass())

@@ -6,18 +6,21 @@ It computes the same quantities as the layered model with the Zennit rules, thro
 of :mod:`zennit_clusters.functional`, but only for the cluster being explained: O(N K D) work in two
 (N, M) x (M, D) matrix products.
 """
+import copy
+
 import torch
 
 from . import functional as NF
 from .converters import neuralize
-from .layers import NeuralizedCentroids, NeuralizedModel, check_beta
+from .layers import NeuralizedCentroids, NeuralizedModel, NeuralizedPipeline, check_beta
+from .layers import NeuralizedMixture
 from .rules import default_epsilon
 from .validation import as_feature_tensor, check_cluster, check_finite_rows
 
 __all__ = ['explain', 'CentroidExplainer', 'make_explainer', 'register_explainer']
 
-#: rows per chunk in :func:`explain`, scaled by the row width so a chunk stays near 16 MB of float32
-CHUNK_ELEMENTS = 1 << 22
+#: rows per chunk in :func:`explain`, scaled by the row width: about 4 MB of float32, small enough to stay in cache
+CHUNK_ELEMENTS = 1 << 20
 
 _EXPLAINERS = {}
 
@@ -136,7 +139,7 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
     beta : float, optional
         Soft-min stiffness (>= 0, ``math.inf`` for the nearest competitor only); default the model's own.
     chunk_size : int, optional
-        Rows per forward pass; default about 16 MB of input per chunk.
+        Rows per forward pass; default about 4 MB of float32 input per chunk (see CHUNK_ELEMENTS).
     epsilon : float, optional
         Stabiliser of the division by a margin; default the machine epsilon of X's dtype.
     return_logits : bool
@@ -153,7 +156,9 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
     x, from_numpy = as_feature_tensor(X, model.n_features_in_)
     explainer = explainer.to(device=x.device, dtype=x.dtype)
     if chunk_size is None:
-        chunk_size = max(1, CHUNK_ELEMENTS // max(x.shape[1], model.n_clusters))
+        # explainers with a large per-row intermediate (member-point networks) declare it as row_elements
+        row_elements = max((getattr(part, 'row_elements', 0) for part in explainer.modules()), default=0)
+        chunk_size = max(1, CHUNK_ELEMENTS // max(x.shape[1], model.n_clusters, row_elements))
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f'chunk_size must be a positive int, got {chunk_size!r}.')
 
@@ -171,3 +176,269 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
     if return_logits:
         return relevance, labels, logits
     return relevance
+
+
+__all__ += ['MixtureExplainer', 'explain_with_constant']
+
+
+@register_explainer(NeuralizedMixture)
+class MixtureExplainer(torch.nn.Module):
+    """NEON for Gaussian mixtures (every covariance type), in closed form.
+
+    The logits are the exact posterior log-odds ``f_c = log p(c|x) / (1 - p(c|x)) = -log sum_{k != c}
+    exp(-h_ck)`` of the pairwise log-ratios ``h_ck = log pi_c N(x|c) - log pi_k N(x|k)``. The evidence of
+    the explained cluster c is split over competitors with the soft-min shares ``softmax_k(-beta h_ck)``
+    (``beta = 1``, the model's own, gives shares ``p(k|x) / (1 - p(c|x))``), then each log-ratio over the
+    features by :class:`~zennit_clusters.rules.LogRatioSplit`: a root point on the boundary for tied
+    covariances; for diagonal and spherical ones the per-feature terms, whose x-independent rest (log
+    weights and log-determinants) is reported as a separate constant; for full covariances the exact
+    integrated gradient from a root point on the line through the two means.
+
+    Parameters
+    ----------
+    model : NeuralizedMixture
+    cluster : int or None
+        Explain this cluster for every row, or (None) each row's assigned cluster.
+    beta : float
+        Soft-min stiffness of the redistribution to competitors.
+    epsilon : float or None
+        Stabiliser of the division by a log-ratio; None for the machine epsilon of the dtype at run time.
+
+    Notes
+    -----
+    ``forward(x)`` returns ``label`` (int64, -1 for rows with NaN or infinity), ``logits`` (N, K) and
+    ``relevance`` (N, D), like :class:`CentroidExplainer`. :meth:`forward_with_constant` also returns the
+    constant term ``R_const`` (N,), with ``relevance.sum(1) + R_const == logits[c]`` for the explained
+    cluster c. ``R_const`` is zero for tied covariances (unless two components share their mean) and
+    for full ones (unless the line through two means crosses no boundary).
+    When c is not the assigned cluster, ``f_c`` can be negative and the factors ``f_c / h_ck`` are not
+    bounded in [0, 1]: the explanation stays conservative but individual relevances can be large.
+    """
+    def __init__(self, model, cluster, beta, epsilon=None):
+        super().__init__()
+        ratio = model.ratio
+        names = ['centre', 'means', 'precisions', 'biases', 'own', 'rival', 'valid', 'null']
+        if ratio.linear:
+            names += ['weight', 'root', 'kappa', 'offset']
+        elif ratio.covariance_type == 'full':
+            names += ['root', 'slope', 'kappa']
+        for name in names:
+            self.register_buffer(name, getattr(ratio, name).clone())
+        self.covariance_type = ratio.covariance_type
+        self.cluster = cluster
+        self.beta = beta
+        self.epsilon = epsilon
+        # the widest per-row intermediate, for the chunking of explain(): (K, D) terms of full covariances,
+        # the K (K - 1) linear log-ratios of tied ones
+        n_clusters, n_features = ratio.means.shape
+        self.row_elements = {'full': 2 * n_clusters * n_features, 'tied': n_clusters * (n_clusters - 1)}.get(
+            ratio.covariance_type, n_clusters)
+
+    def forward_with_constant(self, x):
+        """``(label, logits, relevance, constant)``; see the class notes."""
+        x = x - self.centre
+        n_rows, n_clusters = x.shape[0], self.means.shape[0]
+        products = None
+        if self.covariance_type == 'tied':
+            h = torch.nn.functional.linear(x, self.weight, self.offset)
+        else:
+            if self.precisions.dim() == 2:
+                scores = NF.diagonal_scores(x, self.means, self.precisions, self.biases)
+            else:
+                products = NF.precision_products(x, self.precisions)
+                scores = NF.quadratic_scores(NF.quadratic_terms(x, self.means, self.precisions, products),
+                                             self.biases)
+            h = NF.pair_margins(scores, self.own.flatten(), self.rival.flatten()).masked_fill(self.null.flatten(), 0.0)
+        h = h.reshape(n_rows, n_clusters, n_clusters - 1)
+        logits = NF.soft_min(h, self.valid, 1.0)
+        finite = torch.isfinite(logits).all(1)
+        label = torch.where(finite, logits.argmax(1), torch.full_like(finite, -1, dtype=torch.long))
+
+        if self.cluster is None:
+            explained = label.clamp(min=0)
+        else:
+            explained = torch.full_like(label, self.cluster)
+        index = explained.reshape(n_rows, 1, 1).expand(n_rows, 1, n_clusters - 1)
+        margins = h.gather(1, index).squeeze(1)
+        evidence = logits.gather(1, explained.unsqueeze(1))
+        pair_relevance = NF.softmin_shares(margins, self.valid[explained], self.beta) * evidence
+        epsilon = default_epsilon(x.dtype) if self.epsilon is None else self.epsilon
+        factors, remainder = NF.stabilized_factors(pair_relevance, margins, epsilon)
+        if self.covariance_type == 'tied':
+            factors = torch.zeros_like(h).scatter(1, index, factors.unsqueeze(1)).flatten(1)
+            relevance = NF.root_point_relevance(x, self.weight, self.root, factors)
+            constant = factors @ self.kappa
+        elif self.covariance_type == 'full':
+            n_features = x.shape[1]
+            root = self.root.reshape(n_clusters, n_clusters - 1, n_features)[explained]
+            slope = self.slope.reshape(n_clusters, n_clusters - 1, n_features)[explained]
+            relevance = NF.segment_relevance(x, products, self.own[explained], self.rival[explained], root, slope,
+                                             factors)
+            constant = (factors * self.kappa.reshape(n_clusters, n_clusters - 1)[explained]).sum(1)
+        else:
+            weights = NF.pair_weights(factors, self.own[explained], self.rival[explained], n_clusters)
+            relevance = NF.quadratic_relevance(x, self.means, self.precisions, weights,
+                                               reference=self.means[explained])
+            constant = NF.mixture_constant(weights, self.biases)
+        return label, logits, relevance, constant + remainder
+
+    def forward(self, x):
+        label, logits, relevance, _ = self.forward_with_constant(x)
+        return label, logits, relevance
+
+    def constant(self, x):
+        """The relevance ``R_const`` (N,) of the x-independent part of the explained cluster's evidence."""
+        return self.forward_with_constant(x)[3]
+
+
+def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False):
+    """NEON relevance of every feature and of the model's constant term, which together sum to ``f_c(x)``.
+
+    Like :func:`explain`, plus ``constant``: the share of the evidence that no feature carries. For
+    Gaussian mixtures with diagonal, spherical or full covariances it is the part of the log-ratios that
+    does not depend on x (log ratios of the mixing weights and of the covariance determinants), so that
+    ``relevance.sum(1) + constant == f_c(x)``. It is zero for centroid models and tied mixtures.
+
+    Parameters
+    ----------
+    As for :func:`explain`.
+
+    Returns
+    -------
+    relevance : array of shape (n_samples, n_features)
+    constant : array of shape (n_samples,)
+    labels, logits : arrays, only with ``return_logits``
+    """
+    model = neuralize(model)
+    explainer = make_explainer(model, cluster=cluster, beta=beta, epsilon=epsilon)
+    x, from_numpy = as_feature_tensor(X, model.n_features_in_)
+    explainer = explainer.to(device=x.device, dtype=x.dtype)
+    if chunk_size is None:  # as in explain()
+        row_elements = max((getattr(part, 'row_elements', 0) for part in explainer.modules()), default=0)
+        chunk_size = max(1, CHUNK_ELEMENTS // max(x.shape[1], model.n_clusters, row_elements))
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f'chunk_size must be a positive int, got {chunk_size!r}.')
+
+    relevance = torch.empty_like(x)
+    constant = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+    logits = torch.empty(x.shape[0], model.n_clusters, dtype=x.dtype, device=x.device)
+    labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    with_constant = getattr(explainer, 'forward_with_constant', None)
+    with torch.no_grad():
+        for start in range(0, x.shape[0], chunk_size):
+            rows = slice(start, start + chunk_size)
+            if with_constant is not None:
+                labels[rows], logits[rows], relevance[rows], constant[rows] = with_constant(x[rows])
+            else:
+                labels[rows], logits[rows], relevance[rows] = explainer(x[rows])
+            check_finite_rows(x[rows], logits[rows], offset=start)
+
+    if from_numpy:
+        relevance, constant, labels, logits = relevance.numpy(), constant.numpy(), labels.numpy(), logits.numpy()
+    if return_logits:
+        return relevance, constant, labels, logits
+    return relevance, constant
+
+
+@register_explainer(NeuralizedPipeline)
+class PipelineExplainer(torch.nn.Module):
+    """Closed-form explainer of a scaled pipeline: the head's explainer on the scaled input.
+
+    The relevance of raw feature i is that of scaled feature i (the scaling is one-to-one per feature).
+    """
+    def __init__(self, model, cluster, beta, epsilon=None):
+        super().__init__()
+        self.scaling = copy.deepcopy(model.scaling)
+        self.head = make_explainer(model.head, cluster=cluster, beta=beta, epsilon=epsilon)
+
+    def forward(self, x):
+        return self.head(self.scaling(x))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Member-point networks (NEON.md section 3): kernel k-means and labelled partitions
+# ---------------------------------------------------------------------------------------------------------
+
+from .layers import NeuralizedMembers, member_epsilon  # noqa: E402
+
+__all__ += ['MemberExplainer']
+
+
+@register_explainer(NeuralizedMembers)
+class MemberExplainer(torch.nn.Module):
+    """NEON for member-point networks (Gaussian kernel k-means, labelled partitions), in closed form.
+
+    With member scores s (N, M) and ``S_k = LME^{+gamma}_{j in C_k} s_j``, the four layers collapse to
+    ``f_c = min_{k != c} S_c - S_k``. The relevance is the one the Zennit rules give layer by layer:
+    ``R_k = softmin_k(beta (S_c - S_k)) f_c`` for each competitor, then the pools' shares, which do not
+    depend on the other side of a pair: ``q_i = softmax_{i in C_c}(kappa s_i)`` and
+    ``p_j = softmax_{j in C_k}(kappa s_j)`` (kappa = the model's ``relevance_gamma``, by default gamma), so
+    ``R_ij = q_i p_j R_k(j)``; finally the midpoint rule on every pair margin ``h_ij = s_i - s_j``, except for
+    exact ties (``|h| < epsilon``), which carry no relevance (:func:`~zennit_clusters.functional.tie_reciprocal`).
+    Work O(N |C_c| M) (every member of the explained cluster against every member), memory |C_c| x M per row
+    (``row_elements``, which :func:`explain` uses to size its chunks).
+
+    Parameters
+    ----------
+    model : NeuralizedMembers
+    cluster : int or None
+        Explain this cluster for every row, or (None) each row's assigned cluster.
+    beta : float
+        Soft-min stiffness of the redistribution to competitors.
+    epsilon : float or None
+        Tie threshold of the pair margins; None for sqrt(machine epsilon of the dtype at run time) x the
+        members' mean squared norm (:meth:`~zennit_clusters.layers.MemberMargin.default_epsilon`).
+
+    Notes
+    -----
+    ``forward(x)`` returns ``label`` (int64, -1 for rows with NaN or infinity), ``logits`` (N, K) and
+    ``relevance`` (N, D) with ``relevance.sum(1) == logits[c]`` for the explained cluster c, as
+    :class:`CentroidExplainer`, short of the share of tied pairs (none on continuous data).
+    """
+    def __init__(self, model, cluster, beta, epsilon=None):
+        super().__init__()
+        margin, pool = model.margin, model.own_pool
+        self.register_buffer('centre', margin.centre.clone())
+        self.register_buffer('members', margin.members.clone())
+        self.register_buffer('member_group', margin.member_group.clone())
+        self.register_buffer('groups', pool.groups.clone())
+        self.register_buffer('group_valid', pool.valid.clone())
+        self.register_buffer('counts', pool.counts.clone())
+        self.register_buffer('others', model.pool.valid.clone())
+        self.scale = margin.scale
+        self.gamma = model.gamma
+        self.relevance_gamma = model.relevance_gamma
+        self.cluster = cluster
+        self.beta = beta
+        self.epsilon = epsilon
+        self.row_elements = self.groups.shape[1] * self.members.shape[0]
+
+    def forward(self, x):
+        x = x - self.centre
+        n_rows, n_clusters = x.shape[0], self.groups.shape[0]
+        scores = NF.centroid_scores(x, self.members)
+        pooled = NF.group_logmeanexp(scores, self.groups, self.group_valid, self.gamma)
+        margins = pooled.unsqueeze(2) - pooled.unsqueeze(1)
+        logits = NF.masked_min(margins, self.others)
+        finite = torch.isfinite(logits).all(1)
+        label = torch.where(finite, logits.argmax(1), torch.full_like(finite, -1, dtype=torch.long))
+
+        if self.cluster is None:
+            explained = label.clamp(min=0)
+        else:
+            explained = torch.full_like(label, self.cluster)
+        index = explained.reshape(n_rows, 1, 1).expand(n_rows, 1, n_clusters)
+        own_margins = margins.gather(1, index).squeeze(1)
+        evidence = logits.gather(1, explained.unsqueeze(1))
+        competitor = NF.softmin_shares(own_margins, self.others[explained], self.beta) * evidence
+
+        if self.relevance_gamma != self.gamma:
+            pooled = NF.group_logmeanexp(scores, self.groups, self.group_valid, self.relevance_gamma)
+        shares = NF.group_shares(scores, pooled, self.member_group, self.counts, self.relevance_gamma)
+        own = self.groups[explained]
+        own_share = shares.gather(1, own).masked_fill(~self.group_valid[explained], 0.0)
+        rival_share = shares * competitor.index_select(1, self.member_group)
+        pair_margins = scores.gather(1, own).unsqueeze(2) - scores.unsqueeze(1)
+        epsilon = member_epsilon(x.dtype, self.scale) if self.epsilon is None else self.epsilon
+        relevance = NF.factored_pair_relevance(x, self.members, own, own_share, rival_share, pair_margins, epsilon)
+        return label, logits, relevance

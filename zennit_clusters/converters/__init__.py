@@ -91,13 +91,17 @@ def resolve_beta(model, X=None, beta=None):
     beta = check_beta(beta)
     if beta is not None:
         return beta
+    if getattr(model, 'default_beta', None) is not None:
+        # a model with a stiffness of its own (a mixture's posterior is a soft-min with beta = 1)
+        return float(model.default_beta)
     if X is not None:
         x, _ = as_feature_tensor(X, model.n_features_in_, name='X (training data)')
         x = x.to(torch.float64)
     else:
         x = model.cluster_centers.to(torch.float64)
     with torch.no_grad():
-        evidence = model(x)
+        # models whose layered forward is costly (member-point networks: M^2 pairs per row) offer evidence()
+        evidence = model.evidence(x) if hasattr(model, 'evidence') else model(x)
     check_finite_rows(x, evidence, name='X (training data)')
     mean_evidence = float(evidence.max(1).values.mean())
     if not mean_evidence > 0 or not math.isfinite(1.0 / mean_evidence):
@@ -107,4 +111,6 @@ def resolve_beta(model, X=None, beta=None):
 
 
 # the families register themselves on import
-from . import kmeans, bisecting  # noqa: E402,F401
+from . import kmeans, bisecting, pipeline  # noqa: E402,F401
+from . import mixture  # noqa: E402,F401
+from . import kernel, deep  # noqa: E402,F401
