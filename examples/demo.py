@@ -71,7 +71,7 @@ def main():
           f'{np.abs(zennit_relevance.numpy() - relevance).max():.1e}')
 
     save_figure(profiles, names, os.path.join(args.out, 'demo_wine_profiles.png'))
-    export_onnx(kmeans, X, relevance, labels, os.path.join(args.out, 'demo_wine_kmeans.onnx'))
+    export_onnx(model, kmeans, X, relevance, os.path.join(args.out, "demo_wine_kmeans.onnx"))
 
 
 def save_figure(profiles, names, path):
@@ -92,14 +92,12 @@ def save_figure(profiles, names, path):
     print(f'saved {path}')
 
 
-def export_onnx(kmeans, X, relevance, labels, path):
-    try:
-        import onnxruntime
-        from exporters.onnx import export
-    except ImportError as error:
-        print(f'skipping the ONNX export ({error}); install with pip install -e ".[onnx]"')
-        return
-    export(kmeans, path, explain=True, X=X)
+def export_onnx(model, kmeans, X, relevance, path):
+    import onnxruntime
+    from exporters.onnx import export
+
+    # the neuralized model, not the estimator: the graph keeps the beta set from the training data
+    export(model, path, explain=True, X=X)  # raises, and leaves no file, if onnxruntime disagrees
     session = onnxruntime.InferenceSession(path, providers=['CPUExecutionProvider'])
     label, _, onnx_relevance = session.run(['label', 'logits', 'relevance'], {'X': X.astype(np.float32)})
     print(f'exported {path} (float32, with relevance); onnxruntime labels == KMeans.predict: '
