@@ -8,10 +8,12 @@
 
 All print Markdown tables.
 
-Speed: the models are fitted on the 1797 digits (64 pixels scaled to [0, 1]); the N query rows are digits
+Speed: member-point models are fitted on the 1797 digits (64 pixels scaled to [0, 1]); the N query rows are digits
 with Gaussian noise (sd 0.05), float32. ``explain`` computes label, logits and relevance in one pass, in
 chunks it sizes itself. Its cost per row is (members of the explained cluster) x (all members): the table
-gives that product, so other sizes can be extrapolated (throughput is inversely proportional to it).
+gives that product, so other sizes can be extrapolated (throughput is inversely proportional to it). A
+second table times the deep heads: DEC's Student-t head alone (the k-means closed form on 10-d codes) and a
+bias-free MLP encoder with a k-means head explained through Zennit (EpsilonGammaBox + the cluster rules).
 
 Spread: kernel k-means fitted with its default gamma ('scale'); the relevance is computed with the pools'
 redistribution stiffness (``model.relevance_gamma``) at the forward gamma (the pools' own gradient, the
@@ -147,6 +149,41 @@ def bench_speed(n_rows, repeats=1, threads=2, seed=0):
         error = np.abs(relevance.sum(1) - evidence) / np.abs(evidence)
         print(f'| {name} | {model.n_clusters} | {n_members} | {largest} | {largest * n_members:,} | '
               f'{min(times):.1f} | {n_rows / min(times):,.0f} | {error.max():.1e} |')
+    bench_deep(queries, repeats)
+
+
+def bench_deep(queries, repeats=1, batch=10_000):
+    """Deep heads: a DEC head alone (closed form, on codes) and an encoder + k-means head through Zennit."""
+    from zennit.composites import EpsilonGammaBox
+    from zennit_clusters import StudentTHead, cluster_layer_map, explain_deep, neuralize_deep
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(torch.nn.Linear(64, 128, bias=False), torch.nn.ReLU(),
+                                  torch.nn.Linear(128, 64, bias=False), torch.nn.ReLU(),
+                                  torch.nn.Linear(64, 10, bias=False)).eval()
+    x = torch.as_tensor(queries)
+    with torch.no_grad():
+        codes = encoder(x)
+    kmeans = KMeans(10, n_init=1, random_state=0).fit(codes[:5000].numpy())
+    head = neuralize(StudentTHead(kmeans.cluster_centers_))
+    model = neuralize_deep(encoder, kmeans)
+    composite = EpsilonGammaBox(low=0.0, high=1.0, layer_map=cluster_layer_map())
+    rows = []
+    for name, run in (('StudentTHead (DEC), closed form on 10-d codes', lambda: explain(head, codes)),
+                      ('encoder 64-128-64-10 + k-means head, Zennit (EpsilonGammaBox + cluster rules), batches of '
+                       f'{batch:,}', lambda: [explain_deep(model, part, composite=composite)
+                                              for part in torch.split(x, batch)])):
+        run()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        rows.append((name, min(times)))
+    print(f'\nDeep heads on the same N = {len(x):,} rows (float32)\n')
+    print('| model | explain s | rows/s |')
+    print('|---|---|---|')
+    for name, seconds in rows:
+        print(f'| {name} | {seconds:.2f} | {len(x) / seconds:,.0f} |')
 
 
 def main():

@@ -30,10 +30,14 @@ def bisecting_pairs(estimator, cluster):
 
 
 def margin(x, own, rival):
-    """h = w^T x + b with w = 2 (mu_own - mu_rival), b = |mu_rival|^2 - |mu_own|^2."""
+    """h = w^T x + b with w = 2 (mu_own - mu_rival), b = |mu_rival|^2 - |mu_own|^2, as h = w^T (x - m).
+
+    The identity with the midpoint m = (mu_own + mu_rival) / 2 (NEON.md section 1) avoids the
+    cancellation of w^T x + b far from the origin, where b alone is of order |mu|^2.
+    """
     w = 2.0 * (own - rival)
-    b = rival @ rival - own @ own
-    return float(w @ x + b)
+    midpoint = (own + rival) / 2.0
+    return float(w @ (x - midpoint))
 
 
 def neon_reference(x, pairs, beta, epsilon=0.0):

@@ -6,29 +6,32 @@
 """
 from .composites import ClusterComposite, cluster_layer_map
 from .converters import neuralize, supported_types
-from .explain import CentroidExplainer, explain, make_explainer
-from .layers import MinPool, NeuralizedCentroids, NeuralizedModel, PairwiseMargin
-from .rules import Midpoint, SoftMin
-from .explain import MixtureExplainer, explain_with_constant  # noqa: E402
-from .layers import GaussianLogRatio, NeuralizedMixture, SoftMinPool  # noqa: E402
-from .rules import LogRatioSplit  # noqa: E402
+from .converters.deep import CentroidHead, NeuralizedDeep, StudentTHead, explain_deep, neuralize_deep
+from .converters.kernel import neuralize_partition
+from .explain import (CentroidExplainer, MemberExplainer, MixtureExplainer, PipelineExplainer, explain,
+                      explain_with_constant, make_explainer)
+from .kernel_kmeans import KernelKMeans
+from .layers import (FeatureScaling, GaussianLogRatio, LogMeanExpPool, MemberMargin, MinPool, NeuralizedCentroids,
+                     NeuralizedMembers, NeuralizedMixture, NeuralizedModel, NeuralizedPipeline, PairwiseMargin,
+                     SoftMinPool)
+from .rules import LogMeanExpShares, LogRatioSplit, MemberMidpoint, Midpoint, SoftMin
 
 __version__ = '0.1.0'
 
 __all__ = [
-    'neuralize', 'explain', 'make_explainer', 'ClusterComposite', 'cluster_layer_map', 'supported_types',
-    'NeuralizedModel', 'NeuralizedCentroids', 'PairwiseMargin', 'MinPool', 'CentroidExplainer',
-    'Midpoint', 'SoftMin', '__version__',
+    # the public contract
+    'neuralize', 'explain', 'ClusterComposite',
+    # closed-form explainers and their variants
+    'make_explainer', 'explain_with_constant', 'explain_deep', 'CentroidExplainer', 'MixtureExplainer',
+    'MemberExplainer', 'PipelineExplainer',
+    # more ways in
+    'neuralize_partition', 'neuralize_deep', 'supported_types', 'cluster_layer_map', 'KernelKMeans',
+    'CentroidHead', 'StudentTHead',
+    # neuralized models and their layers
+    'NeuralizedModel', 'NeuralizedCentroids', 'NeuralizedMixture', 'NeuralizedMembers', 'NeuralizedPipeline',
+    'NeuralizedDeep', 'PairwiseMargin', 'MinPool', 'GaussianLogRatio', 'SoftMinPool', 'MemberMargin',
+    'LogMeanExpPool', 'FeatureScaling',
+    # zennit rules
+    'Midpoint', 'SoftMin', 'LogRatioSplit', 'MemberMidpoint', 'LogMeanExpShares',
+    '__version__',
 ]
-__all__ += ['explain_with_constant', 'NeuralizedMixture', 'GaussianLogRatio', 'SoftMinPool', 'MixtureExplainer',
-            'LogRatioSplit']
-# member-point networks (kernel k-means, labelled partitions) and deep clustering heads
-from .kernel_kmeans import KernelKMeans  # noqa: E402
-from .converters.kernel import neuralize_partition  # noqa: E402
-from .converters.deep import CentroidHead, StudentTHead, NeuralizedDeep, neuralize_deep, explain_deep  # noqa: E402
-from .explain import MemberExplainer  # noqa: E402
-from .layers import MemberMargin, LogMeanExpPool, NeuralizedMembers  # noqa: E402
-from .rules import MemberMidpoint, LogMeanExpShares  # noqa: E402
-__all__ += ['KernelKMeans', 'neuralize_partition', 'CentroidHead', 'StudentTHead', 'NeuralizedDeep', 'neuralize_deep',
-            'explain_deep', 'MemberExplainer', 'MemberMargin', 'LogMeanExpPool', 'NeuralizedMembers',
-            'MemberMidpoint', 'LogMeanExpShares']

@@ -191,7 +191,11 @@ class KernelKMeans(ClusterMixin, BaseEstimator):
                           ConvergenceWarning, stacklevel=2)
         self.labels_ = labels.numpy()
         self.inertia_ = float(inertia)
-        self.self_similarity_ = _self_similarity(kernel, labels, self.n_clusters).numpy()
+        # Q_k as predict() uses it (computed like the assignment steps, so labels_ == predict(X_train))
+        _, similarity = self._cluster_scores(scores, sqnorm, labels)
+        if similarity is None:
+            similarity = _self_similarity(kernel, labels, self.n_clusters)
+        self.self_similarity_ = similarity.numpy()
         self.X_fit_ = X.copy()
         return self
 
