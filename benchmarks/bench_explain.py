@@ -1,6 +1,6 @@
 """Time explain() against the memory floor and scikit-learn's predict, in one run.
 
-    python benchmarks/bench_explain.py [--n 100000] [--d 784] [--k 10] [--repeats 5]
+    python benchmarks/bench_explain.py [--n 100000] [--d 784] [--k 10] [--repeats 5] [--threads T]
 
 The memory floor is the time to read X and write an array of X's size (``np.copyto``), measured in the
 same run on the same arrays: an explainer that reads X and writes R cannot beat it. Writes a Markdown
@@ -34,9 +34,12 @@ def main():
     parser.add_argument('--d', type=int, default=784)
     parser.add_argument('--k', type=int, default=10)
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s own choice)')
     parser.add_argument('--out', default=os.path.join(os.path.dirname(__file__), 'results', 'explain.md'))
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(args.k, args.d)) * 3
     X = (centres[rng.integers(args.k, size=args.n)] + rng.normal(size=(args.n, args.d))).astype(np.float32)

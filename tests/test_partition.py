@@ -108,6 +108,18 @@ def test_in_a_scaling_pipeline(wine):
     assert_conserved(relevance, logits[np.arange(30), labels])
 
 
+def test_fitted_partitions_load_safely(fitted, tmp_path):
+    """exporters.loading's safe unpickler admits every partition estimator (spectral keeps a sparse matrix)."""
+    loading = pytest.importorskip('exporters.loading')
+    import pickle
+    for case in ('Spectral-breast_cancer', 'DBSCAN-iris', 'HDBSCAN-digits', 'OPTICS-wine', 'Agglomerative-wine'):
+        estimator, X = fitted[case]
+        path = tmp_path / f'{case}.pkl'
+        path.write_bytes(pickle.dumps(estimator))
+        loaded = loading.load_model(str(path))
+        np.testing.assert_array_equal(loaded.labels_, estimator.labels_)
+
+
 def test_plain_labels_of_any_kind():
     X = standardize(load_iris().data)
     names = np.array(['setosa', 'versicolor', 'virginica'])[load_iris().target]

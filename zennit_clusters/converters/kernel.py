@@ -36,6 +36,10 @@ GAMMA_SCALE = 4.0
 
 _PARTITION_TYPES = (DBSCAN, HDBSCAN, OPTICS, AgglomerativeClustering, SpectralClustering)
 
+#: what fitted estimators of these families hold besides numpy arrays, for the safe unpickler of
+#: ``exporters.loading``: SpectralClustering with a nearest-neighbours affinity keeps a sparse affinity_matrix_
+PICKLE_TYPES = ('scipy.sparse._csr.csr_matrix',)
+
 
 def member_gamma(members):
     """The default pool stiffness of a partition: ``GAMMA_SCALE / median_j min_{i != j} |u_i - u_j|^2``.
