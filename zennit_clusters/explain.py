@@ -63,6 +63,26 @@ def make_explainer(model, cluster=None, beta=None, epsilon=None):
     raise TypeError(f'no closed-form explainer for {type(model).__name__}.')
 
 
+
+def labels_and_explained(logits, cluster):
+    """Each row's label (argmax; -1 where the evidence is not finite) and the cluster its relevance explains.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (N, K)
+    cluster : int or None
+        The cluster explained for every row, or None for each row's own label.
+
+    Returns
+    -------
+    label, explained : torch.LongTensor of shape (N,)
+    """
+    finite = torch.isfinite(logits).all(1)
+    label = torch.where(finite, logits.argmax(1), torch.full_like(finite, -1, dtype=torch.long))
+    explained = label.clamp(min=0) if cluster is None else torch.full_like(label, cluster)
+    return label, explained
+
+
 @register_explainer(NeuralizedCentroids)
 class CentroidExplainer(torch.nn.Module):
     """NEON for centroid models (k-means, bisecting k-means, centroid heads), in closed form.
@@ -108,13 +128,7 @@ class CentroidExplainer(torch.nn.Module):
         x = x - self.centre
         scores = NF.centroid_scores(x, self.centres)
         logits = self.logits(scores)
-        finite = torch.isfinite(logits).all(1)
-        label = torch.where(finite, logits.argmax(1), torch.full_like(finite, -1, dtype=torch.long))
-
-        if self.cluster is None:
-            explained = label.clamp(min=0)
-        else:
-            explained = torch.full_like(label, self.cluster)
+        label, explained = labels_and_explained(logits, self.cluster)
         own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
         margins = NF.pair_margins(scores, own, rival)
         evidence = logits.gather(1, explained.unsqueeze(1))
@@ -251,13 +265,7 @@ class MixtureExplainer(torch.nn.Module):
             h = NF.pair_margins(scores, self.own.flatten(), self.rival.flatten()).masked_fill(self.null.flatten(), 0.0)
         h = h.reshape(n_rows, n_clusters, n_clusters - 1)
         logits = NF.soft_min(h, self.valid, 1.0)
-        finite = torch.isfinite(logits).all(1)
-        label = torch.where(finite, logits.argmax(1), torch.full_like(finite, -1, dtype=torch.long))
-
-        if self.cluster is None:
-            explained = label.clamp(min=0)
-        else:
-            explained = torch.full_like(label, self.cluster)
+        label, explained = labels_and_explained(logits, self.cluster)
         index = explained.reshape(n_rows, 1, 1).expand(n_rows, 1, n_clusters - 1)
         margins = h.gather(1, index).squeeze(1)
         evidence = logits.gather(1, explained.unsqueeze(1))
@@ -420,13 +428,7 @@ class MemberExplainer(torch.nn.Module):
         pooled = NF.group_logmeanexp(scores, self.groups, self.group_valid, self.gamma)
         margins = pooled.unsqueeze(2) - pooled.unsqueeze(1)
         logits = NF.masked_min(margins, self.others)
-        finite = torch.isfinite(logits).all(1)
-        label = torch.where(finite, logits.argmax(1), torch.full_like(finite, -1, dtype=torch.long))
-
-        if self.cluster is None:
-            explained = label.clamp(min=0)
-        else:
-            explained = torch.full_like(label, self.cluster)
+        label, explained = labels_and_explained(logits, self.cluster)
         index = explained.reshape(n_rows, 1, 1).expand(n_rows, 1, n_clusters)
         own_margins = margins.gather(1, index).squeeze(1)
         evidence = logits.gather(1, explained.unsqueeze(1))
