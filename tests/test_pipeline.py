@@ -63,3 +63,18 @@ def test_non_per_feature_step_is_refused(wine):
 def test_unfitted_pipeline():
     with pytest.raises(ValueError, match='not fitted'):
         neuralize(PIPELINES['standard+kmeans']())
+
+
+@pytest.mark.parametrize('covariance_type', ['diag', 'spherical'])
+def test_pipeline_with_a_mixture_reports_the_constant(wine, covariance_type):
+    """A scaled mixture keeps the head's constant term: sum R + R_const == f_c (not a silent zero)."""
+    from sklearn.mixture import GaussianMixture
+    from zennit_clusters import explain_with_constant
+    pipeline = make_pipeline(StandardScaler(), GaussianMixture(3, covariance_type=covariance_type,
+                                                               random_state=0)).fit(wine)
+    relevance, constant, labels, logits = explain_with_constant(pipeline, wine, return_logits=True)
+    np.testing.assert_allclose(relevance.sum(1) + constant, logits[np.arange(len(wine)), labels], rtol=1e-9, atol=1e-9)
+    assert np.abs(constant).max() > 1e-3
+    head_relevance, head_constant = explain_with_constant(pipeline[-1], pipeline[0].transform(wine))
+    np.testing.assert_allclose(constant, head_constant, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(relevance, head_relevance, rtol=1e-7, atol=1e-9)

@@ -165,6 +165,15 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
         ``relevance.sum(1)`` equals the evidence ``f_c(x)`` of the explained cluster.
     labels, logits : arrays, only with ``return_logits``
     """
+    relevance, _, labels, logits = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, False)
+    if return_logits:
+        return relevance, labels, logits
+    return relevance
+
+
+def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_constant):
+    """Run a model's closed-form explainer over X in row chunks; the one loop behind explain() and
+    explain_with_constant(). Returns (relevance, constant or None, labels, logits), numpy for numpy X."""
     model = neuralize(model)
     explainer = make_explainer(model, cluster=cluster, beta=beta, epsilon=epsilon)
     x, from_numpy = as_feature_tensor(X, model.n_features_in_)
@@ -177,19 +186,24 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
         raise ValueError(f'chunk_size must be a positive int, got {chunk_size!r}.')
 
     relevance = torch.empty_like(x)
+    constant = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device) if with_constant else None
     logits = torch.empty(x.shape[0], model.n_clusters, dtype=x.dtype, device=x.device)
     labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    # explainers without forward_with_constant have no constant term (centroid and member models)
+    run_with_constant = getattr(explainer, 'forward_with_constant', None) if with_constant else None
     with torch.no_grad():
         for start in range(0, x.shape[0], chunk_size):
             rows = slice(start, start + chunk_size)
-            labels[rows], logits[rows], relevance[rows] = explainer(x[rows])
+            if run_with_constant is not None:
+                labels[rows], logits[rows], relevance[rows], constant[rows] = run_with_constant(x[rows])
+            else:
+                labels[rows], logits[rows], relevance[rows] = explainer(x[rows])
             check_finite_rows(x[rows], logits[rows], offset=start)
 
     if from_numpy:
         relevance, labels, logits = relevance.numpy(), labels.numpy(), logits.numpy()
-    if return_logits:
-        return relevance, labels, logits
-    return relevance
+        constant = None if constant is None else constant.numpy()
+    return relevance, constant, labels, logits
 
 
 __all__ += ['MixtureExplainer', 'explain_with_constant']
@@ -317,32 +331,7 @@ def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, ep
     constant : array of shape (n_samples,)
     labels, logits : arrays, only with ``return_logits``
     """
-    model = neuralize(model)
-    explainer = make_explainer(model, cluster=cluster, beta=beta, epsilon=epsilon)
-    x, from_numpy = as_feature_tensor(X, model.n_features_in_)
-    explainer = explainer.to(device=x.device, dtype=x.dtype)
-    if chunk_size is None:  # as in explain()
-        row_elements = max((getattr(part, 'row_elements', 0) for part in explainer.modules()), default=0)
-        chunk_size = max(1, CHUNK_ELEMENTS // max(x.shape[1], model.n_clusters, row_elements))
-    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f'chunk_size must be a positive int, got {chunk_size!r}.')
-
-    relevance = torch.empty_like(x)
-    constant = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-    logits = torch.empty(x.shape[0], model.n_clusters, dtype=x.dtype, device=x.device)
-    labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
-    with_constant = getattr(explainer, 'forward_with_constant', None)
-    with torch.no_grad():
-        for start in range(0, x.shape[0], chunk_size):
-            rows = slice(start, start + chunk_size)
-            if with_constant is not None:
-                labels[rows], logits[rows], relevance[rows], constant[rows] = with_constant(x[rows])
-            else:
-                labels[rows], logits[rows], relevance[rows] = explainer(x[rows])
-            check_finite_rows(x[rows], logits[rows], offset=start)
-
-    if from_numpy:
-        relevance, constant, labels, logits = relevance.numpy(), constant.numpy(), labels.numpy(), logits.numpy()
+    relevance, constant, labels, logits = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, True)
     if return_logits:
         return relevance, constant, labels, logits
     return relevance, constant
@@ -361,6 +350,14 @@ class PipelineExplainer(torch.nn.Module):
 
     def forward(self, x):
         return self.head(self.scaling(x))
+
+    def forward_with_constant(self, x):
+        """``(label, logits, relevance, constant)``: the head's constant term (zero if it has none)."""
+        z = self.scaling(x)
+        if hasattr(self.head, 'forward_with_constant'):
+            return self.head.forward_with_constant(z)
+        label, logits, relevance = self.head(z)
+        return label, logits, relevance, torch.zeros_like(relevance[:, 0])
 
 
 # ---------------------------------------------------------------------------------------------------------
