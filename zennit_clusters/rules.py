@@ -18,7 +18,32 @@ def default_epsilon(dtype):
     return torch.finfo(dtype).eps
 
 
-class Midpoint(Hook):
+class InputRule(Hook):
+    """A rule that keeps its layer's input from the forward pass, for the relevance in ``backward``."""
+    def forward(self, module, input, output):
+        self.stored_tensors['input'] = input[0].detach()
+
+
+class StabilizedRule(InputRule):
+    """A rule that divides by its layer's outputs, with a sign-preserving stabiliser.
+
+    Parameters
+    ----------
+    epsilon : float, optional
+        The stabiliser; default (None) the machine epsilon of the input's dtype.
+    """
+    def __init__(self, epsilon=None):
+        super().__init__()
+        self.epsilon = epsilon
+
+    def copy(self):
+        return self.__class__(epsilon=self.epsilon)
+
+    def epsilon_for(self, x):
+        return default_epsilon(x.dtype) if self.epsilon is None else self.epsilon
+
+
+class Midpoint(StabilizedRule):
     """Midpoint rule for :class:`~zennit_clusters.layers.PairwiseMargin` (deep Taylor, root on the boundary).
 
     ``R_i = sum_pairs w_i (x_i - m_i) / h * R_pair`` with ``m = (mu_own + mu_rival) / 2``: exactly
@@ -29,20 +54,10 @@ class Midpoint(Hook):
     epsilon : float, optional
         Sign-preserving stabiliser of the division by the margin. Default: machine epsilon of the input.
     """
-    def __init__(self, epsilon=None):
-        super().__init__()
-        self.epsilon = epsilon
-
-    def copy(self):
-        return self.__class__(epsilon=self.epsilon)
-
-    def forward(self, module, input, output):
-        self.stored_tensors['input'] = input[0].detach()
-
     def backward(self, module, grad_input, grad_output):
         x = self.stored_tensors['input']
         relevance = grad_output[0]
-        epsilon = default_epsilon(x.dtype) if self.epsilon is None else self.epsilon
+        epsilon = self.epsilon_for(x)
         with torch.no_grad():
             x_centred, centres = module.centred(x)
             own, rival, valid = (t.flatten().to(x.device) for t in (module.own, module.rival, module.valid))
@@ -53,7 +68,7 @@ class Midpoint(Hook):
         return (relevance,)
 
 
-class SoftMin(Hook):
+class SoftMin(InputRule):
     """Soft-min redistribution for :class:`~zennit_clusters.layers.MinPool`.
 
     ``R_k = p_k R_out`` with ``p = softmax_k(-beta h_k)`` over the pooled entries: conservative,
@@ -71,9 +86,6 @@ class SoftMin(Hook):
 
     def copy(self):
         return self.__class__(beta=self.beta)
-
-    def forward(self, module, input, output):
-        self.stored_tensors['input'] = input[0].detach()
 
     def backward(self, module, grad_input, grad_output):
         margins = self.stored_tensors['input']
@@ -124,7 +136,7 @@ def mixture_relevance(module, x, pair_relevance, epsilon):
     return NF.quadratic_relevance(x, means, precisions, weights), NF.mixture_constant(weights, biases) + remainder
 
 
-class LogRatioSplit(Hook):
+class LogRatioSplit(StabilizedRule):
     """Rule for :class:`~zennit_clusters.layers.GaussianLogRatio`: each log-ratio split over the features.
 
     ``R_i = sum_pairs (R_pair / h_pair) z_i`` where ``h_pair = sum_i z_i + const``:
@@ -148,19 +160,9 @@ class LogRatioSplit(Hook):
     epsilon : float, optional
         Sign-preserving stabiliser of the division by the log-ratio; default machine epsilon of the input.
     """
-    def __init__(self, epsilon=None):
-        super().__init__()
-        self.epsilon = epsilon
-
-    def copy(self):
-        return self.__class__(epsilon=self.epsilon)
-
-    def forward(self, module, input, output):
-        self.stored_tensors['input'] = input[0].detach()
-
     def backward(self, module, grad_input, grad_output):
         x = self.stored_tensors['input']
-        epsilon = default_epsilon(x.dtype) if self.epsilon is None else self.epsilon
+        epsilon = self.epsilon_for(x)
         with torch.no_grad():
             relevance, _ = mixture_relevance(module, x, grad_output[0], epsilon)
         return (relevance,)
@@ -173,7 +175,7 @@ class LogRatioSplit(Hook):
 __all__ += ['MemberMidpoint', 'LogMeanExpShares']
 
 
-class MemberMidpoint(Hook):
+class MemberMidpoint(StabilizedRule):
     """Midpoint rule for :class:`~zennit_clusters.layers.MemberMargin`, root ``m_ij = (u_i + u_j) / 2``.
 
     ``R_d = sum_{i, j} w_ij,d (x_d - m_ij,d) / h_ij * R_ij``: exactly conservative, ``sum_d R_d = sum_ij R_ij``,
@@ -186,16 +188,6 @@ class MemberMidpoint(Hook):
         Tie threshold of the margins. Default :meth:`~zennit_clusters.layers.MemberMargin.default_epsilon`:
         sqrt(machine epsilon of the input) x the members' mean squared norm.
     """
-    def __init__(self, epsilon=None):
-        super().__init__()
-        self.epsilon = epsilon
-
-    def copy(self):
-        return self.__class__(epsilon=self.epsilon)
-
-    def forward(self, module, input, output):
-        self.stored_tensors['input'] = input[0].detach()
-
     def backward(self, module, grad_input, grad_output):
         x = self.stored_tensors['input']
         epsilon = module.default_epsilon(x.dtype) if self.epsilon is None else self.epsilon
@@ -209,7 +201,7 @@ class MemberMidpoint(Hook):
         return (relevance,)
 
 
-class LogMeanExpShares(Hook):
+class LogMeanExpShares(InputRule):
     """Soft redistribution for :class:`~zennit_clusters.layers.LogMeanExpPool`.
 
     ``R_m = softmax_{m' in C_k}(kappa h_m')_m R_k`` for member m of cluster k, with the pool's
@@ -217,9 +209,6 @@ class LogMeanExpShares(Hook):
     ``sum_m R_m = sum_k R_k`` exactly. The LME is not homogeneous, so this is not a Taylor decomposition of
     the pool; it passes each cluster's relevance on in proportion to each member's weight in the pool.
     """
-    def forward(self, module, input, output):
-        self.stored_tensors['input'] = input[0].detach()
-
     def backward(self, module, grad_input, grad_output):
         values = self.stored_tensors['input'].movedim(module.dim, -1)
         relevance = grad_output[0].movedim(module.dim, -1)
