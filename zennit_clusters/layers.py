@@ -30,8 +30,17 @@ class NeuralizedModel:
     """Marker base of every neuralized model: a torch module mapping (N, D) inputs to (N, K) evidence.
 
     Subclasses provide ``n_clusters``, ``n_features_in_``, ``cluster_centers`` (a (K, D) tensor of
-    representative points, used for the default stiffness), a settable ``beta`` and ``source``.
+    representative points, used for the default stiffness) and ``source``. The default soft-min stiffness
+    ``beta`` of explanations lives on the model's last pool, ``self.pool``; models that wrap another
+    neuralized model delegate it to that model instead.
     """
+    @property
+    def beta(self):
+        return self.pool.beta
+
+    @beta.setter
+    def beta(self, value):
+        self.pool.beta = check_beta(value, allow_none=False)
 
 
 class PairwiseMargin(torch.nn.Module):
@@ -164,14 +173,6 @@ class NeuralizedCentroids(torch.nn.Sequential, NeuralizedModel):
     @property
     def n_features_in_(self):
         return self.margin.n_features
-
-    @property
-    def beta(self):
-        return self.pool.beta
-
-    @beta.setter
-    def beta(self, value):
-        self.pool.beta = check_beta(value, allow_none=False)
 
     @classmethod
     def from_pairs(cls, centres, own, rival, valid, beta, source, leaves=None, centre=None):
@@ -416,14 +417,6 @@ class NeuralizedMixture(torch.nn.Sequential, NeuralizedModel):
     @property
     def n_features_in_(self):
         return self.ratio.n_features
-
-    @property
-    def beta(self):
-        return self.pool.beta
-
-    @beta.setter
-    def beta(self, value):
-        self.pool.beta = check_beta(value, allow_none=False)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -689,14 +682,6 @@ class NeuralizedMembers(torch.nn.Sequential, NeuralizedModel):
     @property
     def n_features_in_(self):
         return self.margin.n_features
-
-    @property
-    def beta(self):
-        return self.pool.beta
-
-    @beta.setter
-    def beta(self, value):
-        self.pool.beta = check_beta(value, allow_none=False)
 
 
 class FeatureScaling(torch.nn.Module):
