@@ -26,6 +26,7 @@ __all__ = [
     'softmin_shares',
     'sign_stabilize',
     'midpoint_relevance',
+    'pair_weights',
     'margin_relevance',
 ]
 
@@ -129,6 +130,26 @@ def midpoint_relevance(x, centres, weights):
     return torch.addcmul(squares, F.linear(weights, centres.t().contiguous()), x, value=-2.0)
 
 
+def pair_weights(factors, own, rival, n_centres):
+    """Collect per-pair factors into per-component weights: ``+a`` on the rival, ``-a`` on the own component.
+
+    Parameters
+    ----------
+    factors : torch.Tensor of shape (N, P)
+    own, rival : torch.LongTensor of shape (P,) or (N, P)
+    n_centres : int
+
+    Returns
+    -------
+    torch.Tensor of shape (N, n_centres)
+    """
+    n_rows, n_pairs = factors.shape
+    own = own.expand(n_rows, n_pairs)
+    rival = rival.expand(n_rows, n_pairs)
+    weights = torch.zeros(n_rows, n_centres, dtype=factors.dtype, device=factors.device)
+    return weights.scatter_add(1, rival, factors).scatter_add(1, own, -factors)
+
+
 def margin_relevance(x, centres, own, rival, valid, h, relevance, epsilon):
     """The midpoint rule: relevance of pairwise margins redistributed to the input features.
 
@@ -158,12 +179,7 @@ def margin_relevance(x, centres, own, rival, valid, h, relevance, epsilon):
     torch.Tensor of shape (N, D)
     """
     factors = (relevance / sign_stabilize(h, epsilon)).masked_fill(~valid, 0.0)
-    n_rows, n_pairs = h.shape
-    own = own.expand(n_rows, n_pairs)
-    rival = rival.expand(n_rows, n_pairs)
-    weights = torch.zeros(n_rows, centres.shape[0], dtype=h.dtype, device=h.device)
-    weights = weights.scatter_add(1, rival, factors).scatter_add(1, own, -factors)
-    return midpoint_relevance(x, centres, weights)
+    return midpoint_relevance(x, centres, pair_weights(factors, own, rival, centres.shape[0]))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -187,7 +203,6 @@ __all__ += [
     'quadratic_scores',
     'segment_roots',
     'segment_relevance',
-    'pair_weights',
     'quadratic_relevance',
     'mixture_constant',
     'tied_root_points',
@@ -280,26 +295,6 @@ def quadratic_terms(x, means, precisions, products=None):
 def quadratic_scores(terms, biases):
     """Scores ``s_k = -1/2 sum_i phi[., k, i] + b_k`` from :func:`quadratic_terms`."""
     return biases - 0.5 * terms.sum(-1)
-
-
-def pair_weights(factors, own, rival, n_centres):
-    """Collect per-pair factors into per-component weights: ``+a`` on the rival, ``-a`` on the own component.
-
-    Parameters
-    ----------
-    factors : torch.Tensor of shape (N, P)
-    own, rival : torch.LongTensor of shape (P,) or (N, P)
-    n_centres : int
-
-    Returns
-    -------
-    torch.Tensor of shape (N, n_centres)
-    """
-    n_rows, n_pairs = factors.shape
-    own = own.expand(n_rows, n_pairs)
-    rival = rival.expand(n_rows, n_pairs)
-    weights = torch.zeros(n_rows, n_centres, dtype=factors.dtype, device=factors.device)
-    return weights.scatter_add(1, rival, factors).scatter_add(1, own, -factors)
 
 
 def quadratic_relevance(x, means, precisions, weights, terms=None, reference=None):
