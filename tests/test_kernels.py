@@ -133,6 +133,28 @@ def test_fused_kmeans_explainer_matches_torch_path(monkeypatch, digits, dtype, b
         assert error_fused <= 2 * error_plain + 1e-5
 
 
+@given(shape=shapes, dtype=dtypes, seed=st.integers(0, 2 ** 16), beta=st.sampled_from([0.0, 0.5, math.inf]),
+       fixed=st.booleans())
+@example(shape=(1, 16, 2), dtype=torch.float32, seed=0, beta=0.5, fixed=False)  # one row: the odd-row path only
+@example(shape=(3, 33, 19), dtype=torch.float64, seed=0, beta=math.inf, fixed=True)
+def test_fused_kernel_matches_the_torch_explainer_on_any_shape(shape, dtype, seed, beta, fixed):
+    rows, features, clusters = shape
+    clusters = max(clusters, 2)
+    x, mu, _, _ = random_problem(rows, features, clusters, torch.float64, seed)
+    explainer = make_explainer(mu, cluster=clusters - 1 if fixed else None, beta=beta).to(dtype)
+    x = x.to(dtype)
+    with torch.no_grad():
+        fused = explainer(x)
+    assert kernels.usable(x, explainer.centre, explainer.centres)
+    plain = [t.detach() for t in explainer(x.clone().requires_grad_())]  # under autograd torch runs
+    assert fused[0].dtype == torch.long and fused[1].dtype == fused[2].dtype == dtype
+    torch.testing.assert_close(fused[0], plain[0])
+    tolerance = 1e-4 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(fused[1], plain[1], rtol=tolerance, atol=tolerance * features)
+    scale = plain[2].abs().amax(1, keepdim=True) + plain[1].abs().amax(1, keepdim=True)
+    assert ((fused[2] - plain[2]).abs() / scale).max() < (1e-2 if dtype == torch.float32 else 1e-8)
+
+
 def test_fused_explainer_marks_non_finite_rows(digits):
     estimator = KMeans(n_clusters=5, n_init=1, random_state=0).fit(digits)
     explainer = make_explainer(estimator)
