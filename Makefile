@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 ZENNIT_TESTS := tests/test_rules.py tests/test_composites.py tests/test_pipeline.py tests/test_mixture.py \
 	tests/test_kernel.py tests/test_partition.py tests/test_deep.py
 
-KERNELS := zennit_clusters/_kernels.c zennit_clusters/_kernels_typed.h
+KERNELS := zennit_clusters/_kernels.c zennit_clusters/_kernels_isa.h zennit_clusters/_kernels_typed.h
 
 # the editable install also compiles the C kernels (zennit_clusters/_kernels.c); it reruns when they change
 $(STAMP): pyproject.toml setup.py constraints.txt $(KERNELS)

@@ -15,7 +15,7 @@ else:
     flags, links = ['-O3', '-fopenmp', '-Wno-psabi'], ['-fopenmp']
 
 setup(ext_modules=[
-    Extension('zennit_clusters._kernels', ['zennit_clusters/_kernels.c'], depends=['zennit_clusters/_kernels_typed.h'],
+    Extension('zennit_clusters._kernels', ['zennit_clusters/_kernels.c'], depends=['zennit_clusters/_kernels_isa.h', 'zennit_clusters/_kernels_typed.h'],
               extra_compile_args=flags,
               extra_link_args=links, optional=True),
 ])

@@ -143,3 +143,29 @@ def test_cuda_input_stays_on_device(wine_models):
     relevance = explain(estimators['KMeans'], x)
     assert relevance.device.type == 'cuda'
     np.testing.assert_allclose(relevance.cpu().numpy(), explain(estimators['KMeans'], X), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize('beta', [0.0, 0.5, math.inf])
+@pytest.mark.parametrize('cluster', [None, 0, 2])
+@pytest.mark.parametrize('compiled', [True, False], ids=['fused-kernel', 'torch'])
+def test_flat_kmeans_layout_matches_margin_graph(monkeypatch, wine_models, beta, cluster, compiled):
+    """k-means' fast paths against the general margin-graph path (pair_margins, masked_min, margin_relevance),
+    with exact ties of the top score among the rows: the fused CPU kernel, and the torch layout the ONNX graph
+    is made of (top_two, flat_logits, flat_margin_relevance: one column per centroid, no gathers or scatters)."""
+    if not compiled:
+        monkeypatch.setenv('ZENNIT_CLUSTERS_NO_KERNELS', '1')
+    X, estimators = wine_models
+    tied_centres = torch.tensor([[0.0, 0.0], [2.0, 0.0], [1.0, 3.0], [1.0, -3.0]], dtype=torch.float64)
+    tied_points = torch.tensor([[1.0, 0.0], [1.0, 1.5], [0.5, 0.25], [3.0, -1.0]], dtype=torch.float64)
+    for source, points in ((estimators['KMeans'], torch.as_tensor(X)), (tied_centres, tied_points)):
+        fast = make_explainer(neuralize(source), cluster=cluster, beta=beta)
+        general = make_explainer(neuralize(source), cluster=cluster, beta=beta)
+        assert fast.flat
+        general.flat = False
+        with torch.no_grad():
+            label, logits, relevance = fast(points)
+            label_ref, logits_ref, relevance_ref = general(points)
+        assert torch.equal(label, label_ref)
+        assert torch.equal(logits, logits_ref)
+        torch.testing.assert_close(relevance, relevance_ref, rtol=1e-12, atol=1e-12 * float(relevance_ref.abs().max()))
+    assert label[0] == 0 and logits[0, 0] == logits[0, 1] == 0  # the tie: first index, evidence 0

@@ -80,6 +80,38 @@ def test_centred_addcmul_matches_torch(shape, dtype, seed, centred, into):
     torch.testing.assert_close(fused.double(), expected, rtol=tolerance, atol=tolerance * centres)
 
 
+@pytest.mark.parametrize('instruction_set', ['avx512', 'avx2', 'generic'])
+def test_every_instruction_set_matches_torch(monkeypatch, instruction_set):
+    """The extension carries the kernels for AVX-512, AVX2 and plain C (vectors of 64, 32 and 16 bytes) and runs
+    the widest the CPU has; each one, where this CPU runs it, against the torch expressions."""
+    try:
+        kernels._kernels.instruction_set(instruction_set)
+    except ValueError as error:
+        pytest.skip(str(error))
+    try:
+        for rows, features, clusters in [(7, 100, 10), (1, 3, 2), (64, 784, 9)]:
+            x, mu, centre, weights = random_problem(rows, features, clusters, torch.float64, rows)
+            for dtype, tolerance in ((torch.float32, 1e-4), (torch.float64, 1e-11)):
+                x_, mu_, centre_, weights_ = (t.to(dtype) for t in (x, mu, centre, weights))
+                linear = kernels.centred_linear(x_, centre_, 2 * mu_, -(mu_ * mu_).sum(1))
+                torch.testing.assert_close(linear.double(), F.linear(x - centre, 2 * mu, -(mu * mu).sum(1)),
+                                           rtol=tolerance, atol=tolerance * features)
+                combined = kernels.centred_addcmul(weights_, mu_ * mu_, mu_, x_, centre_, value=-2.0)
+                expected = weights @ (mu * mu) - 2 * (x - centre) * (weights @ mu)
+                torch.testing.assert_close(combined.double(), expected, rtol=tolerance, atol=tolerance * clusters)
+                explainer = make_explainer(mu, beta=0.5).to(dtype)
+                with torch.no_grad():
+                    fused = explainer(x_)
+                plain = [t.detach() for t in explainer(x_.clone().requires_grad_())]
+                torch.testing.assert_close(fused[0], plain[0])
+                torch.testing.assert_close(fused[1], plain[1], rtol=tolerance, atol=tolerance * features)
+                torch.testing.assert_close(fused[2], plain[2], rtol=1e2 * tolerance, atol=1e2 * tolerance)
+    finally:
+        kernels._kernels.instruction_set('best')
+    with pytest.raises(ValueError, match='not available'):
+        kernels._kernels.instruction_set('sse9')
+
+
 def test_kernels_step_aside_for_autograd_tracing_and_other_dtypes():
     x = torch.randn(4, 20)
     centre = torch.zeros(20)

@@ -18,42 +18,82 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
-/* Unaligned 64-byte vectors (GCC/Clang vector extensions): AVX-512 registers where available, split into
- * narrower instructions elsewhere. */
-typedef float vfloat __attribute__((vector_size(64), aligned(4)));
-typedef double vdouble __attribute__((vector_size(64), aligned(8)));
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define MULTIVERSION
-#endif
-
-/* the row functions are inlined into each target clone, so that they are compiled for its instruction set */
+/* the row functions are inlined into each kernel, so that they are compiled for its instruction set */
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 #define SCORE_BLOCK 8 /* centres per pass over a row: independent accumulators hide the FMA latency */
 
-#define T float
-#define V vfloat
-#define EXP expf
-#define NAME(f) f##_float
-#include "_kernels_typed.h"
-#undef T
-#undef V
-#undef EXP
-#undef NAME
+#define CAT(a, b) a##_##b
+#define XCAT(a, b) CAT(a, b)
+#define STR(a) #a
+#define XSTR(a) STR(a)
 
-#define T double
-#define V vdouble
-#define EXP exp
-#define NAME(f) f##_double
-#include "_kernels_typed.h"
-#undef T
-#undef V
-#undef EXP
-#undef NAME
+/* The pointers to one instruction set's kernels, for float and double. */
+struct kernel_table {
+    const char *name;
+    void (*centred_linear_float)(const float *, const float *, const float *, const float *, float *, Py_ssize_t,
+                                 Py_ssize_t, Py_ssize_t, int);
+    void (*centred_linear_double)(const double *, const double *, const double *, const double *, double *,
+                                  Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
+    void (*centred_addcmul_float)(const float *, const float *, const float *, const float *, const float *, float,
+                                  float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
+    void (*centred_addcmul_double)(const double *, const double *, const double *, const double *, const double *,
+                                   double, double *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
+    int (*flat_explain_float)(const float *, const float *, const float *, const float *, const float *,
+                              const float *, Py_ssize_t, double, float, int64_t *, float *, float *, Py_ssize_t,
+                              Py_ssize_t, Py_ssize_t, int);
+    int (*flat_explain_double)(const double *, const double *, const double *, const double *, const double *,
+                               const double *, Py_ssize_t, double, double, int64_t *, double *, double *,
+                               Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
+};
+
+/* Each instruction set gets the kernels with vectors of its register width (GCC/Clang vector extensions;
+ * a wider vector than the registers compiles to slow code): AVX-512 64 bytes, AVX2 32, anything else 16. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define X86_DISPATCH 1
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v4")
+#define VBYTES 64
+#define ISA avx512
+#include "_kernels_isa.h"
+#undef VBYTES
+#undef ISA
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v3")
+#define VBYTES 32
+#define ISA avx2
+#include "_kernels_isa.h"
+#undef VBYTES
+#undef ISA
+#pragma GCC pop_options
+#endif
+
+#define VBYTES 16
+#define ISA generic
+#include "_kernels_isa.h"
+#undef VBYTES
+#undef ISA
+
+static const struct kernel_table *kernels = &kernels_generic;
+
+/* The widest instruction set this CPU runs. */
+static const struct kernel_table *best_kernels(void)
+{
+#ifdef X86_DISPATCH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))
+        return &kernels_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))
+        return &kernels_avx2;
+#endif
+    return &kernels_generic;
+}
 
 /* Arguments are raw addresses (checked by zennit_clusters/kernels.py), sizes and the thread count. */
 
@@ -67,10 +107,10 @@ static PyObject *py_centred_linear(PyObject *self, PyObject *args)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (is_double)
-        centred_linear_double((const double *)x, (const double *)centre, (const double *)weight, (const double *)bias,
+        kernels->centred_linear_double((const double *)x, (const double *)centre, (const double *)weight, (const double *)bias,
                       (double *)out, n, d, k, threads);
     else
-        centred_linear_float((const float *)x, (const float *)centre, (const float *)weight, (const float *)bias,
+        kernels->centred_linear_float((const float *)x, (const float *)centre, (const float *)weight, (const float *)bias,
                      (float *)out, n, d, k, threads);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
@@ -87,10 +127,10 @@ static PyObject *py_centred_addcmul(PyObject *self, PyObject *args)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (is_double)
-        centred_addcmul_double((const double *)x, (const double *)centre, (const double *)g, (const double *)first,
+        kernels->centred_addcmul_double((const double *)x, (const double *)centre, (const double *)g, (const double *)first,
                        (const double *)second, value, (double *)out, n, d, k, threads);
     else
-        centred_addcmul_float((const float *)x, (const float *)centre, (const float *)g, (const float *)first,
+        kernels->centred_addcmul_float((const float *)x, (const float *)centre, (const float *)g, (const float *)first,
                       (const float *)second, (float)value, (float *)out, n, d, k, threads);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
@@ -108,11 +148,11 @@ static PyObject *py_flat_explain(PyObject *self, PyObject *args)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (is_double)
-        status = flat_explain_double((const double *)x, (const double *)centre, (const double *)weight,
+        status = kernels->flat_explain_double((const double *)x, (const double *)centre, (const double *)weight,
                             (const double *)bias, (const double *)squares, (const double *)centres, cluster, beta,
                             epsilon, (int64_t *)label, (double *)logits, (double *)relevance, n, d, k, threads);
     else
-        status = flat_explain_float((const float *)x, (const float *)centre, (const float *)weight, (const float *)bias,
+        status = kernels->flat_explain_float((const float *)x, (const float *)centre, (const float *)weight, (const float *)bias,
                            (const float *)squares, (const float *)centres, cluster, beta, (float)epsilon,
                            (int64_t *)label, (float *)logits, (float *)relevance, n, d, k, threads);
     Py_END_ALLOW_THREADS
@@ -121,7 +161,36 @@ static PyObject *py_flat_explain(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_instruction_set(PyObject *self, PyObject *args)
+{
+    const char *name = NULL;
+    if (!PyArg_ParseTuple(args, "|s", &name))
+        return NULL;
+    if (name != NULL) {
+        const struct kernel_table *best = best_kernels();
+        const struct kernel_table *wanted = NULL;
+#ifdef X86_DISPATCH
+        if (strcmp(name, "avx512") == 0 && best == &kernels_avx512)
+            wanted = &kernels_avx512;
+        if (strcmp(name, "avx2") == 0 && best != &kernels_generic)
+            wanted = &kernels_avx2;
+#endif
+        if (strcmp(name, "generic") == 0)
+            wanted = &kernels_generic;
+        if (strcmp(name, "best") == 0)
+            wanted = best;
+        if (wanted == NULL)
+            return PyErr_Format(PyExc_ValueError, "instruction set %s is not available on this CPU (best: %s)", name,
+                                best->name);
+        kernels = wanted;
+    }
+    return PyUnicode_FromString(kernels->name);
+}
+
 static PyMethodDef methods[] = {
+    {"instruction_set", py_instruction_set, METH_VARARGS,
+     "instruction_set([name]): the instruction set the kernels run ('avx512', 'avx2' or 'generic'); with a name "
+     "('best' for the widest this CPU runs), switch to it first."},
     {"centred_linear", py_centred_linear, METH_VARARGS,
      "centred_linear(is_double, x, centre, weight, bias, out, n, d, k, threads)"},
     {"centred_addcmul", py_centred_addcmul, METH_VARARGS,
@@ -135,4 +204,8 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels", "Fused CPU kernels of the NEON explainer.",
                                    -1, methods};
 
-PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__kernels(void)
+{
+    kernels = best_kernels();
+    return PyModule_Create(&module);
+}

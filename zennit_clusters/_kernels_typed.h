@@ -91,7 +91,7 @@ ALWAYS_INLINE void NAME(row_centred_addcmul)(const T *x, const T *centre, const 
     }
 }
 
-MULTIVERSION static void NAME(centred_linear)(const T *x, const T *centre, const T *weight, const T *bias, T *out,
+static void NAME(centred_linear)(const T *x, const T *centre, const T *weight, const T *bias, T *out,
                                               Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, int threads)
 {
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -99,7 +99,7 @@ MULTIVERSION static void NAME(centred_linear)(const T *x, const T *centre, const
         NAME(row_centred_linear)(x + row * d, centre, weight, bias, out + row * k, d, k);
 }
 
-MULTIVERSION static void NAME(centred_addcmul)(const T *x, const T *centre, const T *g, const T *first,
+static void NAME(centred_addcmul)(const T *x, const T *centre, const T *g, const T *first,
                                                const T *second, T value, T *out, Py_ssize_t n, Py_ssize_t d,
                                                Py_ssize_t k, int threads)
 {
@@ -258,7 +258,7 @@ ALWAYS_INLINE int64_t NAME(row_neon_weights)(const T *s, T *f, T *h, T *g, Py_ss
  * stay in L1 from their scores to their relevance and each load of the centres serves two rows.
  * Returns 0, or -1 when a thread could not allocate its scratch values.
  */
-MULTIVERSION static int NAME(flat_explain)(const T *x, const T *centre, const T *weight, const T *bias,
+static int NAME(flat_explain)(const T *x, const T *centre, const T *weight, const T *bias,
                                            const T *squares, const T *centres, Py_ssize_t cluster, double beta,
                                            T epsilon, int64_t *label, T *logits, T *relevance, Py_ssize_t n,
                                            Py_ssize_t d, Py_ssize_t k, int threads)

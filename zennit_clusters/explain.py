@@ -22,8 +22,9 @@ from .validation import as_feature_tensor, check_cluster, check_finite_rows
 
 __all__ = ['explain', 'CentroidExplainer', 'make_explainer', 'register_explainer']
 
-#: rows per chunk in :func:`explain`, scaled by the row width: about 4 MB of float32, small enough to stay in cache
-CHUNK_ELEMENTS = 1 << 20
+#: rows per chunk in :func:`explain`, scaled by the row width: 16 MB of float32 input. The compiled k-means kernel
+#: keeps nothing of a chunk's size; the torch path holds three (rows, D) intermediates.
+CHUNK_ELEMENTS = 1 << 22
 
 _EXPLAINERS = {}
 
@@ -67,7 +68,7 @@ def make_explainer(model, cluster=None, beta=None, epsilon=None):
 
 
 
-def labels_and_explained(logits, cluster):
+def labels_and_explained(logits, cluster, best=None):
     """Each row's label (argmax; -1 where the evidence is not finite) and the cluster its relevance explains.
 
     Parameters
@@ -75,13 +76,18 @@ def labels_and_explained(logits, cluster):
     logits : torch.Tensor of shape (N, K)
     cluster : int or None
         The cluster explained for every row, or None for each row's own label.
+    best : torch.LongTensor of shape (N,), optional
+        ``logits.argmax(1)`` if already known (:func:`~zennit_clusters.functional.top_two`).
 
     Returns
     -------
     label, explained : torch.LongTensor of shape (N,)
     """
-    finite = torch.isfinite(logits).all(1)
-    label = torch.where(finite, logits.argmax(1), torch.full_like(finite, -1, dtype=torch.long))
+    # one row sum instead of isfinite over (N, K): NaN and infinity propagate into it (a row of finite
+    # evidence whose sum overflows would count as not finite, beyond 3e38 / K in float32)
+    finite = torch.isfinite(logits.sum(1))
+    best = logits.argmax(1) if best is None else best
+    label = torch.where(finite, best, torch.full_like(best, -1))
     explained = label.clamp(min=0) if cluster is None else torch.full_like(label, cluster)
     return label, explained
 
@@ -120,10 +126,8 @@ class CentroidExplainer(torch.nn.Module):
     def logits(self, scores):
         """Cluster evidence ``f_c = min over c's pairs of s_own - s_rival`` for every cluster."""
         if self.flat:
-            # k-means: f_c = s_c - max_{k != c} s_k, from the top two scores (identical to the min of margins)
-            top = scores.topk(2, dim=1)
-            is_best = torch.arange(scores.shape[1], device=scores.device) == top.indices[:, :1]
-            return scores - torch.where(is_best, top.values[:, 1:2], top.values[:, :1])
+            _, first, second = NF.top_two(scores)
+            return NF.flat_logits(scores, first, second)
         margins = NF.pair_margins(scores, self.own.flatten(), self.rival.flatten())
         return NF.masked_min(margins.reshape(scores.shape[0], *self.own.shape), self.valid)
 
@@ -131,9 +135,12 @@ class CentroidExplainer(torch.nn.Module):
         """``(label, logits, relevance)`` of the rows of ``x``; the relevance is written into ``out`` if given."""
         epsilon = default_epsilon(x.dtype) if self.epsilon is None else self.epsilon
         if self.flat and kernels.usable(x, self.centre, self.centres):
+            # on CPU, k-means runs row by row in one compiled kernel: the steps of _forward_flat, fused
             return kernels.flat_centroid_explain(x, self.centre, self.centres, self.cluster, self.beta, epsilon, out)
         x, centre = kernels.defer_centring(x, self.centre)
         scores = NF.centroid_scores(x, self.centres, centre)
+        if self.flat:
+            return self._forward_flat(x, centre, scores, epsilon, out)
         logits = self.logits(scores)
         label, explained = labels_and_explained(logits, self.cluster)
         own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
@@ -142,6 +149,27 @@ class CentroidExplainer(torch.nn.Module):
         pair_relevance = NF.softmin_shares(margins, valid, self.beta) * evidence
         relevance = NF.margin_relevance(x, self.centres, own, rival, valid, margins, pair_relevance, epsilon,
                                         centre=centre, out=out)
+        return label, logits, relevance
+
+    def _forward_flat(self, x, centre, scores, epsilon, out):
+        """k-means: the explained cluster c against every centroid, one column per centroid (no gathers of
+        per-row pair indices, no scatters); the column of c itself is not a pair. Rows with NaN or infinity
+        (label -1) get NaN or infinite relevance, as before."""
+        best, first, second = NF.top_two(scores)
+        logits = NF.flat_logits(scores, first, second)
+        label, explained = labels_and_explained(logits, self.cluster, best)
+        columns = torch.arange(scores.shape[1], device=scores.device)
+        if self.cluster is None:
+            # the argmax: its score is the largest, its evidence first - second (exactly logits[best])
+            own = columns == explained.unsqueeze(1)
+            own_scores, evidence = first, first - second
+        else:
+            own = columns == self.cluster
+            own_scores = scores[:, self.cluster:self.cluster + 1]
+            evidence = logits[:, self.cluster:self.cluster + 1]
+        margins = own_scores - scores
+        pair_relevance = NF.softmin_shares(margins, ~own, self.beta) * evidence
+        relevance = NF.flat_margin_relevance(x, self.centres, own, margins, pair_relevance, epsilon, centre, out)
         return label, logits, relevance
 
 
@@ -160,7 +188,7 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
     beta : float, optional
         Soft-min stiffness (>= 0, ``math.inf`` for the nearest competitor only); default the model's own.
     chunk_size : int, optional
-        Rows per forward pass; default about 4 MB of float32 input per chunk (see CHUNK_ELEMENTS).
+        Rows per forward pass; default 16 MB of float32 input per chunk (see CHUNK_ELEMENTS).
     epsilon : float, optional
         Stabiliser of the division by a margin; default the machine epsilon of X's dtype.
     return_logits : bool

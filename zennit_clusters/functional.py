@@ -30,7 +30,11 @@ __all__ = [
     'sign_stabilize',
     'midpoint_relevance',
     'pair_weights',
+    'pair_factors',
     'margin_relevance',
+    'top_two',
+    'flat_logits',
+    'flat_margin_relevance',
 ]
 
 
@@ -190,8 +194,95 @@ def margin_relevance(x, centres, own, rival, valid, h, relevance, epsilon, centr
     -------
     torch.Tensor of shape (N, D)
     """
-    factors = (relevance / sign_stabilize(h, epsilon)).masked_fill(~valid, 0.0)
+    factors = pair_factors(h, relevance, valid, epsilon)
     return midpoint_relevance(x, centres, pair_weights(factors, own, rival, centres.shape[0]), centre, out)
+
+
+def pair_factors(h, relevance, valid, epsilon):
+    """Factors ``a = R_pair / (h + epsilon sign(h))`` of the midpoint rule, zero for pairs that do not exist.
+
+    Parameters
+    ----------
+    h, relevance : torch.Tensor of shape (N, P)
+        Margins and relevance of the pairs.
+    valid : torch.BoolTensor broadcastable to (N, P)
+        Pairs that exist.
+    epsilon : float
+
+    Returns
+    -------
+    torch.Tensor of shape (N, P)
+    """
+    return (relevance / sign_stabilize(h, epsilon)).masked_fill(~valid, 0.0)
+
+
+def top_two(scores):
+    """Each row's argmax (the first of exact ties), largest score ``t1`` and second largest ``t2`` (``t2 = t1``
+    on a tie), with two reductions and no sort (onnxruntime's TopK costs more than all three together).
+
+    Returns
+    -------
+    best : torch.LongTensor of shape (N,)
+    first, second : torch.Tensor of shape (N, 1)
+    """
+    best = scores.argmax(1)
+    first = scores.amax(1, keepdim=True)
+    second = scores.scatter(1, best.unsqueeze(1), -math.inf).amax(1, keepdim=True)
+    return best, first, second
+
+
+def flat_logits(scores, first, second):
+    """k-means evidence ``f_c = s_c - max_{k != c} s_k`` of every cluster, from the two largest scores.
+
+    This is the min-pool of the flat margin graph (every cluster against every other centroid),
+    ``f_c = min_{k != c} h_ck`` with ``h_ck = s_c - s_k``: ``f_c = s_c - t1`` for every c but the argmax,
+    whose evidence is ``t1 - t2``. Written as ``(s - t1) + relu(s - t2)``: the second term is ``t1 - t2`` for
+    the argmax and exactly 0 elsewhere (``s_c <= t2``), so every entry is rounded once, as
+    ``s_c - max_{k != c} s_k`` is, and the evidence of the argmax is exactly ``first - second``. Exact ties of
+    the top score give evidence 0 to each tied cluster; the argmax of the scores is that of the logits.
+
+    Parameters
+    ----------
+    scores : torch.Tensor of shape (N, M)
+        Output of :func:`centroid_scores`, M >= 2.
+    first, second : torch.Tensor of shape (N, 1)
+        From :func:`top_two`.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, M)
+    """
+    return (scores - first) + torch.relu(scores - second)
+
+
+def flat_margin_relevance(x, centres, own, h, relevance, epsilon, centre=None, out=None):
+    """:func:`margin_relevance` for the flat k-means layout: one own centre c per row against every centre.
+
+    The pairs are ``(c, k)`` for every centre k, one column each; the column of c itself (``own``) is not a
+    pair. The factors are collected as in :func:`pair_weights` (``+a_k`` on centre k, ``-sum_k a_k`` on c),
+    with a row sum instead of two scatters.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, D)
+        Inputs: centred, or centred here on ``centre``.
+    centres : torch.Tensor of shape (M, D)
+        Centred centres.
+    own : torch.BoolTensor of shape (N, M) or (M,)
+        True at each row's own centre c.
+    h, relevance : torch.Tensor of shape (N, M)
+        Margins ``s_c - s_k`` and relevance of the pairs (ignored in the own column).
+    epsilon : float
+    centre, out : torch.Tensor, optional
+        As in :func:`midpoint_relevance`.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, D)
+    """
+    factors = pair_factors(h, relevance, ~own, epsilon)
+    weights = factors - own.to(factors.dtype) * factors.sum(1, keepdim=True)
+    return midpoint_relevance(x, centres, weights, centre, out)
 
 
 # ---------------------------------------------------------------------------------------------------------
