@@ -148,3 +148,17 @@ def test_kmeans_with_duplicate_centroids_matches_predict():
     X = np.random.default_rng(0).normal(size=(300, 2)) * 2
     logits = neuralize(estimator)(torch.as_tensor(X))
     np.testing.assert_array_equal(logits.argmax(1).numpy(), estimator.predict(X))
+
+
+def test_frame_centre_is_the_float32_mean_unless_the_origin_is_as_good():
+    from zennit_clusters.layers import frame_centre
+    generator = torch.Generator().manual_seed(0)
+    points = torch.randn(8, 5, generator=generator, dtype=torch.float64)
+    points -= points.mean(0)
+    spread = float(points.square().sum(1).mean().sqrt())
+    near = points + 0.4 * spread / 5 ** 0.5  # mean at 0.4 spread from the origin
+    far = points + 1000.0
+    assert torch.equal(frame_centre(near), torch.zeros(5, dtype=torch.float64))
+    centre = frame_centre(far)
+    assert torch.equal(centre, far.mean(0).float().double())  # exactly representable in float32
+    assert frame_centre(points + 0.6 * spread / 5 ** 0.5).abs().min() > 0

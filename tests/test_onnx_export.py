@@ -240,6 +240,26 @@ def test_far_from_origin_labels_stay_exact_in_float32(digits, tmp_path):
     assert np.abs(naive_evidence - exact_evidence).max() > 100 * graph_error
 
 
+def test_centring_only_where_it_buys_precision(digits, tmp_path):
+    """Offset data keep the subtraction of the centre; standardised data (mean centroid at the origin) do not
+    get one, as it would cost a pass over X and gain nothing. Either way labels equal predict in float32."""
+    standardised = StandardScaler().fit_transform(digits)
+    offset = KMeans(6, n_init=1, random_state=0).fit(digits + 1000.0)
+    standard = KMeans(6, n_init=1, random_state=0).fit(standardised)
+    for estimator, X, subtracts in ((offset, digits + 1000.0, True), (standard, standardised, False)):
+        result = export(estimator, tmp_path / 'model.onnx', explain=True)
+        graph = onnx.load(str(tmp_path / 'model.onnx'))
+        uses_x = [node.op_type for node in graph.graph.node if 'X' in node.input]
+        metadata = {prop.key: prop.value for prop in graph.metadata_props}
+        if subtracts:
+            assert uses_x == ['Sub'] and metadata['centring'].startswith('the graph subtracts')
+        else:
+            assert 'Sub' not in uses_x and metadata['centring'].startswith('none')
+        out = run(make_session(tmp_path / 'model.onnx'), X.astype(np.float32))
+        np.testing.assert_array_equal(out['label'], estimator.predict(X))
+        assert result.check.n_compared > 0
+
+
 def test_label_and_logits_graph_computes_no_relevance(models, exported, digits, tmp_path):
     path = tmp_path / 'labels.onnx'
     result = export(models['KMeans'], path)

@@ -68,6 +68,17 @@ def make_explainer(model, cluster=None, beta=None, epsilon=None):
 
 
 
+def optional_centre(centre):
+    """The frame's centre as an explainer keeps it: None when it is zero, so that nothing is subtracted (and an
+    exported graph has no subtraction node)."""
+    return centre.clone() if bool(centre.any()) else None
+
+
+def centre_inputs(x, centre):
+    """``x - centre``, or ``x`` itself for no centre."""
+    return x if centre is None else x - centre
+
+
 def labels_and_explained(logits, cluster, best=None):
     """Each row's label (argmax; -1 where the evidence is not finite) and the cluster its relevance explains.
 
@@ -116,8 +127,9 @@ class CentroidExplainer(torch.nn.Module):
     def __init__(self, model, cluster, beta, epsilon=None):
         super().__init__()
         margin = model.margin
-        for name in ('centre', 'centres', 'own', 'rival', 'valid'):
+        for name in ('centres', 'own', 'rival', 'valid'):
             self.register_buffer(name, getattr(margin, name).clone())
+        self.register_buffer('centre', optional_centre(margin.centre))
         self.cluster = cluster
         self.beta = beta
         self.epsilon = epsilon
@@ -134,7 +146,7 @@ class CentroidExplainer(torch.nn.Module):
     def forward(self, x, out=None):
         """``(label, logits, relevance)`` of the rows of ``x``; the relevance is written into ``out`` if given."""
         epsilon = default_epsilon(x.dtype) if self.epsilon is None else self.epsilon
-        if self.flat and kernels.usable(x, self.centre, self.centres):
+        if self.flat and kernels.usable(x, self.centres):
             # on CPU, k-means runs row by row in one compiled kernel: the steps of _forward_flat, fused
             return kernels.flat_centroid_explain(x, self.centre, self.centres, self.cluster, self.beta, epsilon, out)
         x, centre = kernels.defer_centring(x, self.centre)
@@ -318,13 +330,14 @@ class MixtureExplainer(torch.nn.Module):
     def __init__(self, model, cluster, beta, epsilon=None):
         super().__init__()
         ratio = model.ratio
-        names = ['centre', 'means', 'precisions', 'biases', 'own', 'rival', 'valid', 'null']
+        names = ['means', 'precisions', 'biases', 'own', 'rival', 'valid', 'null']
         if ratio.linear:
             names += ['weight', 'root', 'kappa', 'offset']
         elif ratio.covariance_type == 'full':
             names += ['root', 'slope', 'kappa']
         for name in names:
             self.register_buffer(name, getattr(ratio, name).clone())
+        self.register_buffer('centre', optional_centre(ratio.centre))
         self.covariance_type = ratio.covariance_type
         self.cluster = cluster
         self.beta = beta
@@ -337,7 +350,7 @@ class MixtureExplainer(torch.nn.Module):
 
     def forward_with_constant(self, x):
         """``(label, logits, relevance, constant)``; see the class notes."""
-        x = x - self.centre
+        x = centre_inputs(x, self.centre)
         n_rows, n_clusters = x.shape[0], self.means.shape[0]
         products = None
         if self.covariance_type == 'tied':
@@ -476,7 +489,7 @@ class MemberExplainer(torch.nn.Module):
     def __init__(self, model, cluster, beta, epsilon=None):
         super().__init__()
         margin, pool = model.margin, model.own_pool
-        self.register_buffer('centre', margin.centre.clone())
+        self.register_buffer('centre', optional_centre(margin.centre))
         self.register_buffer('members', margin.members.clone())
         self.register_buffer('member_group', margin.member_group.clone())
         self.register_buffer('groups', pool.groups.clone())
@@ -492,7 +505,7 @@ class MemberExplainer(torch.nn.Module):
         self.row_elements = self.groups.shape[1] * self.members.shape[0]
 
     def forward(self, x):
-        x = x - self.centre
+        x = centre_inputs(x, self.centre)
         n_rows, n_clusters = x.shape[0], self.groups.shape[0]
         scores = NF.centroid_scores(x, self.members)
         pooled = NF.group_logmeanexp(scores, self.groups, self.group_valid, self.gamma)

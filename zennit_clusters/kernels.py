@@ -49,8 +49,8 @@ def usable(*tensors):
 
 def defer_centring(x, centre):
     """``(x, centre)`` when the kernels will centre ``x`` on the fly, else ``(x - centre, None)``: centred once,
-    for every later product (and as one node in an exported graph)."""
-    if usable(x, centre):
+    for every later product (and as one node in an exported graph). A centre of None is no centring."""
+    if centre is None or usable(x, centre):
         return x, centre
     return x - centre, None
 
@@ -141,8 +141,8 @@ def flat_centroid_explain(x, centre, centres, cluster, beta, epsilon, out=None):
     Parameters
     ----------
     x : torch.Tensor of shape (N, D)
-    centre : torch.Tensor of shape (D,)
-        The centre of the frame, subtracted from ``x``.
+    centre : torch.Tensor of shape (D,) or None
+        The centre of the frame, subtracted from ``x``; None for none.
     centres : torch.Tensor of shape (K, D)
         Centred centroids.
     cluster : int or None
@@ -163,6 +163,7 @@ def flat_centroid_explain(x, centre, centres, cluster, beta, epsilon, out=None):
     from .functional import score_weights  # functional imports this module
 
     (n, d), k = x.shape, centres.shape[0]
+    centre = torch.zeros(d, dtype=x.dtype) if centre is None else centre
     weight, bias = score_weights(centres)
     squares = (centres * centres).contiguous()
     label = torch.empty(n, dtype=torch.long)

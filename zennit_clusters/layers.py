@@ -43,6 +43,31 @@ class NeuralizedModel:
         self.pool.beta = check_beta(value, allow_none=False)
 
 
+def frame_centre(points):
+    """The fixed point every model family subtracts from inputs and its centres (NEON.md section 1).
+
+    Far from the origin, float32 scores lose the digits that decide a label (digits + 1000: 0.4 % of labels
+    differ from ``predict`` without centring). Centring on the mean of the model's points, rounded to float32 so
+    that the float32 subtraction is exact, keeps them. Where that mean lies within half the points' spread of
+    the origin (standardised data, for one), centring cannot gain precision, and the centre is zero: the
+    closed form and the ONNX graph then skip the subtraction, a full pass over X.
+
+    Parameters
+    ----------
+    points : torch.Tensor of shape (M, D)
+        The model's centres, means or member points, float64.
+
+    Returns
+    -------
+    torch.Tensor of shape (D,), float64
+    """
+    mean = points.mean(0).to(torch.float32).to(torch.float64)
+    spread = float((points - mean).square().sum(1).mean().sqrt())
+    if float(mean.norm()) <= 0.5 * spread:
+        return torch.zeros_like(mean)
+    return mean
+
+
 class PairwiseMargin(torch.nn.Module):
     """Linear layer of pairwise margins ``h[c, l] = |x - mu_rival|^2 - |x - mu_own|^2``.
 
@@ -57,8 +82,7 @@ class PairwiseMargin(torch.nn.Module):
         Which pairs are real.
     centre : torch.Tensor of shape (D,), optional
         A fixed point subtracted from inputs and centres before computing scores, which keeps float32
-        exact on data far from the origin (NEON.md section 1). Default: the mean of the centres,
-        rounded to float32 so that the float32 subtraction is exact.
+        exact on data far from the origin (NEON.md section 1). Default: :func:`frame_centre` of the centres.
 
     Notes
     -----
@@ -68,7 +92,7 @@ class PairwiseMargin(torch.nn.Module):
         super().__init__()
         centres = torch.as_tensor(centres, dtype=torch.float64)
         if centre is None:
-            centre = centres.mean(0).to(torch.float32).to(torch.float64)
+            centre = frame_centre(centres)
         centre = torch.as_tensor(centre, dtype=torch.float64)
         self.register_buffer('centre', centre)
         self.register_buffer('centres', centres - centre)
@@ -234,8 +258,8 @@ class GaussianLogRatio(torch.nn.Module):
         depend on x (log weight, log-determinant, and the variational terms of a Bayesian mixture).
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
     centre : torch.Tensor of shape (D,), optional
-        Fixed point subtracted from inputs and means (NEON.md section 1); default the mean of the means,
-        rounded to float32.
+        Fixed point subtracted from inputs and means (NEON.md section 1); default :func:`frame_centre` of the
+        means.
 
     Notes
     -----
@@ -268,7 +292,7 @@ class GaussianLogRatio(torch.nn.Module):
                 f'{tuple(precisions.shape)} and {tuple(biases.shape)}.'
             )
         if centre is None:
-            centre = means.mean(0).to(torch.float32).to(torch.float64)
+            centre = frame_centre(means)
         centre = torch.as_tensor(centre, dtype=torch.float64)
         self.covariance_type = covariance_type
         self.register_buffer('centre', centre)
@@ -458,8 +482,8 @@ class MemberMargin(torch.nn.Module):
     member_group : torch.LongTensor of shape (M,)
         Cluster of each member.
     centre : torch.Tensor of shape (D,), optional
-        Fixed point subtracted from inputs and members (NEON.md section 1); default the mean of the members,
-        rounded to float32.
+        Fixed point subtracted from inputs and members (NEON.md section 1); default :func:`frame_centre` of
+        the members.
 
     Notes
     -----
@@ -472,7 +496,7 @@ class MemberMargin(torch.nn.Module):
         super().__init__()
         members = torch.as_tensor(members, dtype=torch.float64)
         if centre is None:
-            centre = members.mean(0).to(torch.float32).to(torch.float64)
+            centre = frame_centre(members)
         centre = torch.as_tensor(centre, dtype=torch.float64)
         self.register_buffer('centre', centre)
         self.register_buffer('members', members - centre)
