@@ -232,20 +232,23 @@ ALWAYS_INLINE int64_t NAME(row_neon_weights)(const T *s, T *f, T *h, T *g, Py_ss
         if (m != c && h[m] < smallest) smallest = h[m];
     }
     T total = 0;
-    for (Py_ssize_t m = 0; m < k; ++m) {
-        if (m == c)
-            g[m] = 0;
-        else if (isinf(beta))
-            g[m] = h[m] == smallest ? 1 : 0;
-        else
-            g[m] = EXP((T)-beta * (h[m] - smallest));
-        total += g[m];
+    if (isinf(beta)) {
+        for (Py_ssize_t m = 0; m < k; ++m) {
+            g[m] = m != c && h[m] == smallest ? 1 : 0;
+            total += g[m];
+        }
+    } else {
+        const T stiffness = (T)beta;
+        for (Py_ssize_t m = 0; m < k; ++m) {
+            g[m] = m == c ? 0 : EXP(-stiffness * (h[m] - smallest));
+            total += g[m];
+        }
     }
+    const T scale = f[c] / total;
     T own = 0;
     for (Py_ssize_t m = 0; m < k; ++m) {
         if (m == c) continue;
-        const T stabilised = h[m] + (h[m] >= 0 ? epsilon : -epsilon);
-        g[m] = g[m] / total * f[c] / stabilised;
+        g[m] = g[m] * scale / (h[m] + (h[m] >= 0 ? epsilon : -epsilon));
         own -= g[m];
     }
     g[c] = own;

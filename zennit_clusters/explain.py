@@ -253,7 +253,7 @@ def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_consta
                 labels[rows], logits[rows], _ = explainer(x[rows], out=relevance[rows])
             else:
                 labels[rows], logits[rows], relevance[rows] = explainer(x[rows])
-            check_finite_rows(x[rows], logits[rows], offset=start)
+            check_finite_rows(x[rows], logits[rows], offset=start, finite=labels[rows] >= 0)
 
     if from_numpy:
         relevance, labels, logits = relevance.numpy(), labels.numpy(), logits.numpy()

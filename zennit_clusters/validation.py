@@ -68,14 +68,16 @@ def as_feature_tensor(X, n_features, name='X'):
     return tensor, from_numpy
 
 
-def check_finite_rows(x, values, name='X', offset=0):
+def check_finite_rows(x, values, name='X', offset=0, finite=None):
     """Raise ValueError if ``values`` (derived from ``x`` row by row) is not finite, naming the first bad row.
 
     Checking a small derived array (the (N, K) logits) is cheaper than checking X itself, and any NaN or
     infinity in a row of X makes that row's scores non-finite. ``offset`` is added to reported row numbers
-    (for chunks of a larger X).
+    (for chunks of a larger X). ``finite``, a boolean per row, says which rows are finite where that is
+    known already (the explainers label the others -1).
     """
-    finite = torch.isfinite(values).reshape(values.shape[0], -1).all(1)
+    if finite is None:
+        finite = torch.isfinite(values).reshape(values.shape[0], -1).all(1)
     if not bool(finite.all()):
         row = int((~finite).nonzero()[0, 0])
         bad = x[row][~torch.isfinite(x[row])]
