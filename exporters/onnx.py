@@ -372,8 +372,9 @@ def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', o
         metadata['centring'] = ('the graph subtracts a fixed centre (the mean of the model\'s centres, computed in '
                                 'float64) from X first, so float32 stays exact on data far from the origin')
     elif hasattr(explainer, 'centre'):
-        metadata['centring'] = ('none: the mean of the model\'s centres lies within half their spread of the origin, '
-                                'where subtracting it would not make float32 more exact')
+        metadata['centring'] = ('none: the model\'s centre is zero (by default because the mean of its centres, '
+                                'means or members lies within half their spread of the origin, where subtracting '
+                                'it would not make float32 more exact)')
     metadata.update({f'output.{name}': doc for name, doc in docs.items()})
     del proto.metadata_props[:]
     onnx.helper.set_model_props(proto, metadata)

@@ -51,7 +51,7 @@ struct kernel_table {
 
 /* Each instruction set gets the kernels with vectors of its register width (GCC/Clang vector extensions;
  * a wider vector than the registers compiles to slow code): AVX-512 64 bytes, AVX2 32, anything else 16. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 #define X86_DISPATCH 1
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v4")
@@ -84,12 +84,11 @@ static const struct kernel_table *kernels = &kernels_generic;
 static const struct kernel_table *best_kernels(void)
 {
 #ifdef X86_DISPATCH
+    /* exactly the feature sets the kernels were compiled for (virtual machines may hide single features) */
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))
+    if (__builtin_cpu_supports("x86-64-v4"))
         return &kernels_avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))
+    if (__builtin_cpu_supports("x86-64-v3"))
         return &kernels_avx2;
 #endif
     return &kernels_generic;

@@ -1,6 +1,7 @@
 /*
  * The kernels of _kernels.c for one floating-point type. Included once per type with
- *     T  the scalar type,  V  a 64-byte vector of T,  EXP  its exp,  NAME(f)  the name of f for this type.
+ *     T  the scalar type,  V  a vector of T (16, 32 or 64 bytes: the instruction set's register width),
+ *     EXP  the exp of T,  NAME(f)  the name of f for this type and instruction set.
  */
 
 enum { NAME(LANES) = sizeof(V) / sizeof(T) };
@@ -214,13 +215,15 @@ ALWAYS_INLINE int64_t NAME(row_neon_weights)(const T *s, T *f, T *h, T *g, Py_ss
     for (Py_ssize_t m = 0; m < k; ++m)
         if (m != best && s[m] > second) second = s[m];
     Py_ssize_t top = 0;
-    int finite = 1;
+    T sum = 0;
     for (Py_ssize_t m = 0; m < k; ++m) {
         f[m] = s[m] - (m == best ? second : s[best]);
-        finite &= isfinite(f[m]) != 0;
+        sum += f[m];
         if (f[m] > f[top]) top = m;
     }
-    if (!finite) { /* explain() reports the row; its relevance means nothing */
+    /* finite as in labels_and_explained: NaN and infinity propagate into the row sum (which also overflows for
+     * evidence beyond about 3e38 / K in float32) */
+    if (!isfinite(sum)) { /* explain() reports the row; its relevance means nothing */
         for (Py_ssize_t m = 0; m < k; ++m) g[m] = NAN;
         return -1;
     }
@@ -270,7 +273,7 @@ static int NAME(flat_explain)(const T *x, const T *centre, const T *weight, cons
 #pragma omp parallel num_threads(threads) reduction(|| : failed)
     {
         /* each thread its own scratch: shared cache lines would bounce between cores on every row */
-        T *s0 = malloc(6 * k * sizeof(T)), *s1 = s0 + k, *h = s1 + k, *g0 = h + k, *g1 = g0 + k;
+        T *s0 = malloc(5 * (k > 0 ? k : 1) * sizeof(T)), *s1 = s0 + k, *h = s1 + k, *g0 = h + k, *g1 = g0 + k;
         failed = s0 == NULL;
 #pragma omp for schedule(static)
         for (Py_ssize_t pair = 0; pair < (n + 1) / 2; ++pair) {

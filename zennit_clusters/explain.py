@@ -18,7 +18,7 @@ from . import kernels
 from .layers import NeuralizedCentroids, NeuralizedModel, NeuralizedPipeline, check_beta
 from .layers import NeuralizedMixture
 from .rules import default_epsilon
-from .validation import as_feature_tensor, check_cluster, check_finite_rows
+from .validation import as_feature_tensor, check_cluster, check_finite_rows, check_n_features
 
 __all__ = ['explain', 'CentroidExplainer', 'make_explainer', 'register_explainer']
 
@@ -32,7 +32,9 @@ _EXPLAINERS = {}
 def register_explainer(model_type):
     """Decorator registering ``factory(model, cluster, beta, epsilon) -> torch.nn.Module`` for a model type.
 
-    The module's forward maps (N, D) inputs to ``(label, logits, relevance)``.
+    The module's forward maps (N, D) inputs to ``(label, logits, relevance)``, with label -1 for every row
+    whose evidence is not finite: :func:`explain` refuses those rows by that label. A forward that takes
+    ``out=`` writes the relevance there (and :func:`explain` passes the result array's rows).
     """
     def decorator(factory):
         _EXPLAINERS[model_type] = factory
@@ -130,7 +132,7 @@ class CentroidExplainer(torch.nn.Module):
         for name in ('centres', 'own', 'rival', 'valid'):
             self.register_buffer(name, getattr(margin, name).clone())
         self.register_buffer('centre', optional_centre(margin.centre))
-        self.cluster = cluster
+        self.cluster = check_cluster(cluster, model.n_clusters)
         self.beta = beta
         self.epsilon = epsilon
         self.flat = model.is_flat
@@ -145,8 +147,9 @@ class CentroidExplainer(torch.nn.Module):
 
     def forward(self, x, out=None):
         """``(label, logits, relevance)`` of the rows of ``x``; the relevance is written into ``out`` if given."""
+        check_n_features(x, self.centres.shape[1], 'x')
         epsilon = default_epsilon(x.dtype) if self.epsilon is None else self.epsilon
-        if self.flat and kernels.usable(x, self.centres):
+        if self.flat and kernels.usable(x, self.centres, *([] if self.centre is None else [self.centre])):
             # on CPU, k-means runs row by row in one compiled kernel: the steps of _forward_flat, fused
             return kernels.flat_centroid_explain(x, self.centre, self.centres, self.cluster, self.beta, epsilon, out)
         x, centre = kernels.defer_centring(x, self.centre)
@@ -247,13 +250,16 @@ def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_consta
     with torch.no_grad():
         for start in range(0, x.shape[0], chunk_size):
             rows = slice(start, start + chunk_size)
+            chunk = x[rows].contiguous()  # a no-op for row chunks of contiguous X; the kernels need it
             if run_with_constant is not None:
-                labels[rows], logits[rows], relevance[rows], constant[rows] = run_with_constant(x[rows])
-            elif writes_out:  # straight into the result: saves a pass over (N, D)
-                labels[rows], logits[rows], _ = explainer(x[rows], out=relevance[rows])
+                labels[rows], logits[rows], relevance[rows], constant[rows] = run_with_constant(chunk)
+            elif writes_out:  # straight into the result, where the explainer can
+                labels[rows], logits[rows], written = explainer(chunk, out=relevance[rows])
+                if written.data_ptr() != relevance[rows].data_ptr():
+                    relevance[rows] = written
             else:
-                labels[rows], logits[rows], relevance[rows] = explainer(x[rows])
-            check_finite_rows(x[rows], logits[rows], offset=start, finite=labels[rows] >= 0)
+                labels[rows], logits[rows], relevance[rows] = explainer(chunk)
+            check_finite_rows(chunk, logits[rows], offset=start, finite=labels[rows] >= 0)
 
     if from_numpy:
         relevance, labels, logits = relevance.numpy(), labels.numpy(), logits.numpy()
@@ -280,7 +286,20 @@ def _output_tensor(out, x, from_numpy):
                + ('' if from_numpy else f' on {out.device}'))
         layout = out.flags.c_contiguous if from_numpy else out.is_contiguous()
         raise ValueError(f'out must be {expected}; got a{"" if layout else " non-contiguous"} {got}.')
+    if _overlap(tensor, x) and tensor.data_ptr() != x.data_ptr():
+        # out = X itself works (each row is read before it is written); a shifted overlap would read rows
+        # that are already overwritten
+        raise ValueError('out overlaps X without being X; pass X itself (to overwrite it) or separate memory.')
     return tensor
+
+
+def _overlap(a, b):
+    """Whether the memory spans of two tensors (from their first to their last element) intersect."""
+    def span(t):
+        last = sum((size - 1) * abs(stride) for size, stride in zip(t.shape, t.stride()))
+        return t.data_ptr(), t.data_ptr() + (last + 1) * t.element_size()
+    (a_start, a_end), (b_start, b_end) = span(a), span(b)
+    return a.device == b.device and a_start < b_end and b_start < a_end
 
 
 def _empty_like(x):

@@ -31,9 +31,19 @@ def kernels_available():
     return _kernels is not None and os.environ.get('ZENNIT_CLUSTERS_NO_KERNELS', '') in ('', '0')
 
 
+def _is_transformed(tensor):
+    """Tensors whose memory is not what their values say: inside vmap or functorch transforms (no storage
+    of their own), or lazily negated or conjugated views."""
+    wrapped = getattr(torch._C, '_functorch', None)
+    if wrapped is not None and wrapped.is_functorch_wrapped_tensor(tensor):
+        return True
+    return tensor.is_neg() or tensor.is_conj()
+
+
 def usable(*tensors):
     """Whether the C kernels can take these tensors: plain, contiguous CPU float32/float64 tensors of one
-    dtype, outside autograd and graph tracing (fake and functional tensors are subclasses)."""
+    dtype with storage of their own, outside autograd and graph tracing (fake and functional tensors are
+    subclasses)."""
     if not kernels_available() or torch.jit.is_tracing():
         return False
     dtype = tensors[0].dtype
@@ -42,9 +52,17 @@ def usable(*tensors):
     grad = torch.is_grad_enabled()
     return all(
         type(t) is torch.Tensor and t.device.type == 'cpu' and t.dtype == dtype and t.is_contiguous()
-        and not (grad and t.requires_grad)
+        and not (grad and t.requires_grad) and not _is_transformed(t)
         for t in tensors
     )
+
+
+def _check_shapes(x, width, centre):
+    """Raise ValueError unless x is (N, width) and centre (if any) is (width,): the kernels trust both."""
+    if x.dim() != 2 or x.shape[1] != width:
+        raise ValueError(f'x must be 2-d with {width} features, got shape {tuple(x.shape)}.')
+    if centre is not None and tuple(centre.shape) != (width,):
+        raise ValueError(f'centre must have shape ({width},), got {tuple(centre.shape)}.')
 
 
 def defer_centring(x, centre):
@@ -82,7 +100,10 @@ def centred_linear(x, centre, weight, bias):
     weight, bias = weight.contiguous(), bias.contiguous()
     if not usable(x, centre, weight, bias):
         return F.linear(x - centre, weight, bias)
+    _check_shapes(x, weight.shape[1], centre)
     (n, d), m = x.shape, weight.shape[0]
+    if tuple(bias.shape) != (m,):
+        raise ValueError(f'bias must have shape ({m},), got {tuple(bias.shape)}.')
     out = torch.empty(n, m, dtype=x.dtype)
     _kernels.centred_linear(x.dtype == torch.float64, x.data_ptr(), centre.data_ptr(), weight.data_ptr(),
                             bias.data_ptr(), out.data_ptr(), n, d, m, torch.get_num_threads())
@@ -120,7 +141,13 @@ def centred_addcmul(weights, first, second, x, centre=None, value=1.0, out=None)
         products = F.linear(weights, first.t().contiguous()), F.linear(weights, (value * second).t().contiguous())
         if out is None:
             return torch.addcmul(*products, x)
+        if _fits(out, (n, d), x):
+            return torch.addcmul(*products, x, out=out)
         return out.copy_(torch.addcmul(*products, x))
+    _check_shapes(x, first.shape[1], centre)
+    if weights.shape[0] != n or first.shape != second.shape or first.shape[0] != m:
+        raise ValueError(f'weights {tuple(weights.shape)}, first {tuple(first.shape)} and second '
+                         f'{tuple(second.shape)} do not fit x of shape {tuple(x.shape)}.')
     target = out if _fits(out, (n, d), x) else torch.empty(n, d, dtype=x.dtype)
     _kernels.centred_addcmul(x.dtype == torch.float64, x.data_ptr(), centre_or_zero.data_ptr(), weights.data_ptr(),
                              first.data_ptr(), second.data_ptr(), float(value), target.data_ptr(), n, d, m,
@@ -162,15 +189,19 @@ def flat_centroid_explain(x, centre, centres, cluster, beta, epsilon, out=None):
     """
     from .functional import score_weights  # functional imports this module
 
+    _check_shapes(x, centres.shape[1], centre)
     (n, d), k = x.shape, centres.shape[0]
+    if cluster is not None and not 0 <= cluster < k:
+        raise ValueError(f'cluster must be in [0, {k}) or None, got {cluster}.')
     centre = torch.zeros(d, dtype=x.dtype) if centre is None else centre
+    centres = centres.contiguous()  # bound to a name: the kernel reads it after this line
     weight, bias = score_weights(centres)
     squares = (centres * centres).contiguous()
     label = torch.empty(n, dtype=torch.long)
     logits = torch.empty(n, k, dtype=x.dtype)
     relevance = out if _fits(out, (n, d), x) else torch.empty(n, d, dtype=x.dtype)
     _kernels.flat_explain(x.dtype == torch.float64, x.data_ptr(), centre.data_ptr(), weight.data_ptr(),
-                          bias.data_ptr(), squares.data_ptr(), centres.contiguous().data_ptr(),
+                          bias.data_ptr(), squares.data_ptr(), centres.data_ptr(),
                           -1 if cluster is None else int(cluster), float(beta), float(epsilon), label.data_ptr(),
                           logits.data_ptr(), relevance.data_ptr(), n, d, k, torch.get_num_threads())
     if out is not None and relevance is not out:
