@@ -30,7 +30,7 @@ def with_and_without_kernels(monkeypatch, function):
 
 def test_the_extension_is_built():
     """The kernels are optional for an install without a C compiler, but our builds must have them: without
-    them every k-means explanation silently runs about 3.5x slower."""
+    them every k-means explanation silently runs 2-3x slower."""
     assert kernels._kernels is not None, 'zennit_clusters._kernels did not build (pip install -e . needs a C compiler)'
 
 
