@@ -167,7 +167,7 @@ def test_fused_kmeans_explainer_matches_torch_path(monkeypatch, digits, dtype, b
 
 @given(shape=shapes, dtype=dtypes, seed=st.integers(0, 2 ** 16), beta=st.sampled_from([0.0, 0.5, math.inf]),
        fixed=st.booleans(), offset=st.sampled_from([0.0, 50.0]))
-@example(shape=(1, 16, 2), dtype=torch.float32, seed=0, beta=0.5, fixed=False, offset=0.0)  # the odd-row path only
+@example(shape=(1, 16, 2), dtype=torch.float32, seed=0, beta=0.5, fixed=False, offset=0.0)  # a single row
 @example(shape=(3, 33, 19), dtype=torch.float64, seed=0, beta=math.inf, fixed=True, offset=50.0)
 def test_fused_kernel_matches_the_torch_explainer_on_any_shape(shape, dtype, seed, beta, fixed, offset):
     rows, features, clusters = shape

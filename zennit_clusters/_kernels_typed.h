@@ -109,93 +109,6 @@ static void NAME(centred_addcmul)(const T *x, const T *centre, const T *g, const
         NAME(row_centred_addcmul)(x + row * d, centre, g + row * k, first, second, value, out + row * d, d, k);
 }
 
-/* The scores of two rows at once: each load of the weights serves both rows. */
-ALWAYS_INLINE void NAME(rows2_centred_linear)(const T *x0, const T *x1, const T *centre, const T *weight,
-                                              const T *bias, T *out0, T *out1, Py_ssize_t d, Py_ssize_t k)
-{
-    const Py_ssize_t dv = d - d % LANES;
-    for (Py_ssize_t m0 = 0; m0 < k; m0 += SCORE_BLOCK) {
-        const int nb = (int)(k - m0 < SCORE_BLOCK ? k - m0 : SCORE_BLOCK);
-        const T *w = weight + m0 * d;
-        V acc0[SCORE_BLOCK], acc1[SCORE_BLOCK];
-        T tail0[SCORE_BLOCK], tail1[SCORE_BLOCK];
-        for (int b = 0; b < SCORE_BLOCK; ++b) {
-            acc0[b] = acc1[b] = (V){0};
-            tail0[b] = tail1[b] = 0;
-        }
-        for (Py_ssize_t i = 0; i < dv; i += LANES) {
-            const V c = *(const V *)(centre + i);
-            const V xc0 = *(const V *)(x0 + i) - c, xc1 = *(const V *)(x1 + i) - c;
-            if (nb == SCORE_BLOCK) { /* a fixed count, so the accumulators stay in registers */
-                for (int b = 0; b < SCORE_BLOCK; ++b) {
-                    const V wb = *(const V *)(w + b * d + i);
-                    acc0[b] += xc0 * wb;
-                    acc1[b] += xc1 * wb;
-                }
-            } else {
-                for (int b = 0; b < nb; ++b) {
-                    const V wb = *(const V *)(w + b * d + i);
-                    acc0[b] += xc0 * wb;
-                    acc1[b] += xc1 * wb;
-                }
-            }
-        }
-        for (Py_ssize_t i = dv; i < d; ++i) {
-            const T xc0 = x0[i] - centre[i], xc1 = x1[i] - centre[i];
-            for (int b = 0; b < nb; ++b) {
-                tail0[b] += xc0 * w[b * d + i];
-                tail1[b] += xc1 * w[b * d + i];
-            }
-        }
-        for (int b = 0; b < nb; ++b) {
-            out0[m0 + b] = NAME(hsum)(&acc0[b]) + tail0[b] + bias[m0 + b];
-            out1[m0 + b] = NAME(hsum)(&acc1[b]) + tail1[b] + bias[m0 + b];
-        }
-    }
-}
-
-/* The relevance of two rows at once: each load of first and second serves both rows. */
-ALWAYS_INLINE void NAME(rows2_centred_addcmul)(const T *x0, const T *x1, const T *centre, const T *g0,
-                                               const T *g1, const T *first, const T *second, T value, T *out0,
-                                               T *out1, Py_ssize_t d, Py_ssize_t k)
-{
-    const Py_ssize_t step = 2 * LANES;
-    const Py_ssize_t d2 = d - d % step;
-    Py_ssize_t i = 0;
-    for (; i < d2; i += step) {
-        V a00 = {0}, a01 = {0}, b00 = {0}, b01 = {0}, a10 = {0}, a11 = {0}, b10 = {0}, b11 = {0};
-        for (Py_ssize_t m = 0; m < k; ++m) {
-            const T *u = second + m * d + i, *s = first + m * d + i;
-            const V u0 = *(const V *)(u), u1 = *(const V *)(u + LANES);
-            const V s0 = *(const V *)(s), s1 = *(const V *)(s + LANES);
-            a00 += g0[m] * u0;
-            a01 += g0[m] * u1;
-            b00 += g0[m] * s0;
-            b01 += g0[m] * s1;
-            a10 += g1[m] * u0;
-            a11 += g1[m] * u1;
-            b10 += g1[m] * s0;
-            b11 += g1[m] * s1;
-        }
-        const V c0 = *(const V *)(centre + i), c1 = *(const V *)(centre + i + LANES);
-        *(V *)(out0 + i) = b00 + value * (*(const V *)(x0 + i) - c0) * a00;
-        *(V *)(out0 + i + LANES) = b01 + value * (*(const V *)(x0 + i + LANES) - c1) * a01;
-        *(V *)(out1 + i) = b10 + value * (*(const V *)(x1 + i) - c0) * a10;
-        *(V *)(out1 + i + LANES) = b11 + value * (*(const V *)(x1 + i + LANES) - c1) * a11;
-    }
-    for (; i < d; ++i) {
-        T a0 = 0, b0 = 0, a1 = 0, b1 = 0;
-        for (Py_ssize_t m = 0; m < k; ++m) {
-            a0 += g0[m] * second[m * d + i];
-            b0 += g0[m] * first[m * d + i];
-            a1 += g1[m] * second[m * d + i];
-            b1 += g1[m] * first[m * d + i];
-        }
-        out0[i] = b0 + value * (x0[i] - centre[i]) * a0;
-        out1[i] = b1 + value * (x1[i] - centre[i]) * a1;
-    }
-}
-
 /*
  * From the scores s of one row to its logits f, its label (returned; -1 if not finite) and the centre weights
  * g of its explanation: the same steps as CentroidExplainer.forward with the functions of functional.py
@@ -260,39 +173,28 @@ ALWAYS_INLINE int64_t NAME(row_neon_weights)(const T *s, T *f, T *h, T *g, Py_ss
 
 /*
  * The closed-form explainer of a flat centroid model (k-means): scores, row_neon_weights and the midpoint
- * relevance R_i = sum_m g_m mu_mi^2 - 2 (x_i - centre_i) sum_m g_m mu_mi, two rows at a time, so that the rows
- * stay in L1 from their scores to their relevance and each load of the centres serves two rows.
- * Returns 0, or -1 when a thread could not allocate its scratch values.
+ * relevance R_i = sum_m g_m mu_mi^2 - 2 (x_i - centre_i) sum_m g_m mu_mi, one row at a time, so that the row
+ * stays in L1 from its scores to its relevance. Returns 0, or -1 when a thread could not allocate its scratch.
  */
-static int NAME(flat_explain)(const T *x, const T *centre, const T *weight, const T *bias,
-                                           const T *squares, const T *centres, Py_ssize_t cluster, double beta,
-                                           T epsilon, int64_t *label, T *logits, T *relevance, Py_ssize_t n,
-                                           Py_ssize_t d, Py_ssize_t k, int threads)
+static int NAME(flat_explain)(const T *x, const T *centre, const T *weight, const T *bias, const T *squares,
+                              const T *centres, Py_ssize_t cluster, double beta, T epsilon, int64_t *label,
+                              T *logits, T *relevance, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, int threads)
 {
     int failed = 0;
 #pragma omp parallel num_threads(threads) reduction(|| : failed)
     {
         /* each thread its own scratch: shared cache lines would bounce between cores on every row */
-        T *s0 = malloc(5 * (k > 0 ? k : 1) * sizeof(T)), *s1 = s0 + k, *h = s1 + k, *g0 = h + k, *g1 = g0 + k;
-        failed = s0 == NULL;
+        T *s = malloc(3 * (k > 0 ? k : 1) * sizeof(T)), *h = s + k, *g = h + k;
+        failed = s == NULL;
 #pragma omp for schedule(static)
-        for (Py_ssize_t pair = 0; pair < (n + 1) / 2; ++pair) {
+        for (Py_ssize_t row = 0; row < n; ++row) {
             if (failed) continue;
-            const Py_ssize_t r0 = 2 * pair, r1 = r0 + 1;
-            const T *x0 = x + r0 * d, *x1 = x + r1 * d;
-            if (r1 == n) { /* the last row of an odd count */
-                NAME(row_centred_linear)(x0, centre, weight, bias, s0, d, k);
-                label[r0] = NAME(row_neon_weights)(s0, logits + r0 * k, h, g0, cluster, beta, epsilon, k);
-                NAME(row_centred_addcmul)(x0, centre, g0, squares, centres, (T)-2, relevance + r0 * d, d, k);
-                continue;
-            }
-            NAME(rows2_centred_linear)(x0, x1, centre, weight, bias, s0, s1, d, k);
-            label[r0] = NAME(row_neon_weights)(s0, logits + r0 * k, h, g0, cluster, beta, epsilon, k);
-            label[r1] = NAME(row_neon_weights)(s1, logits + r1 * k, h, g1, cluster, beta, epsilon, k);
-            NAME(rows2_centred_addcmul)(x0, x1, centre, g0, g1, squares, centres, (T)-2, relevance + r0 * d,
-                                        relevance + r1 * d, d, k);
+            const T *xr = x + row * d;
+            NAME(row_centred_linear)(xr, centre, weight, bias, s, d, k);
+            label[row] = NAME(row_neon_weights)(s, logits + row * k, h, g, cluster, beta, epsilon, k);
+            NAME(row_centred_addcmul)(xr, centre, g, squares, centres, (T)-2, relevance + row * d, d, k);
         }
-        free(s0);
+        free(s);
     }
     return failed ? -1 : 0;
 }

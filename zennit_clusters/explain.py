@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from . import functional as NF
-from .converters import neuralize
 from . import kernels
+from .converters import neuralize
 from .layers import NeuralizedCentroids, NeuralizedModel, NeuralizedPipeline, check_beta
 from .layers import NeuralizedMixture
 from .rules import default_epsilon
@@ -149,7 +149,7 @@ class CentroidExplainer(torch.nn.Module):
         """``(label, logits, relevance)`` of the rows of ``x``; the relevance is written into ``out`` if given."""
         check_n_features(x, self.centres.shape[1], 'x')
         epsilon = default_epsilon(x.dtype) if self.epsilon is None else self.epsilon
-        if self.flat and kernels.usable(x, self.centres, *([] if self.centre is None else [self.centre])):
+        if self.flat and kernels.usable(x, self.centres, self.centre):
             # on CPU, k-means runs row by row in one compiled kernel: the steps of _forward_flat, fused
             return kernels.flat_centroid_explain(x, self.centre, self.centres, self.cluster, self.beta, epsilon, out)
         x, centre = kernels.defer_centring(x, self.centre)

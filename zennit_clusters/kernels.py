@@ -41,11 +41,12 @@ def _is_transformed(tensor):
 
 
 def usable(*tensors):
-    """Whether the C kernels can take these tensors: plain, contiguous CPU float32/float64 tensors of one
-    dtype with storage of their own, outside autograd and graph tracing (fake and functional tensors are
-    subclasses)."""
+    """Whether the C kernels can take these tensors (None entries, absent optional operands, are skipped):
+    plain, contiguous CPU float32/float64 tensors of one dtype with storage of their own, outside autograd
+    and graph tracing (fake and functional tensors are subclasses)."""
     if not kernels_available() or torch.jit.is_tracing():
         return False
+    tensors = [t for t in tensors if t is not None]
     dtype = tensors[0].dtype
     if dtype not in (torch.float32, torch.float64):
         return False
@@ -77,6 +78,21 @@ def _fits(out, shape, like):
     """Whether ``out`` can receive a result of ``shape`` directly (else the result is copied into it)."""
     return (out is not None and type(out) is torch.Tensor and out.shape == shape and out.dtype == like.dtype
             and out.device == like.device and out.is_contiguous() and not out.requires_grad)
+
+
+def _kernel_target(out, shape, like):
+    """Where a kernel writes a result of ``shape``: ``out`` itself if it fits, else a new tensor."""
+    return out if _fits(out, shape, like) else torch.empty(shape, dtype=like.dtype)
+
+
+def _deliver(out, result):
+    """The result as the caller asked for it: in ``out`` (copied there if the kernel could not write it)."""
+    return result if out is None or result is out else out.copy_(result)
+
+
+def _zero_if_none(centre, x):
+    """The kernels always subtract a centre; no centre is a zero one."""
+    return torch.zeros(x.shape[1], dtype=x.dtype, device=x.device) if centre is None else centre
 
 
 def centred_linear(x, centre, weight, bias):
@@ -131,8 +147,7 @@ def centred_addcmul(weights, first, second, x, centre=None, value=1.0, out=None)
     """
     (n, d), m = x.shape, weights.shape[1]
     first, second, weights = first.contiguous(), second.contiguous(), weights.contiguous()
-    centre_or_zero = centre if centre is not None else torch.zeros(d, dtype=x.dtype, device=x.device)
-    if not usable(x, centre_or_zero, weights, first, second):
+    if not usable(x, centre, weights, first, second):
         if centre is not None:
             x = x - centre
         # F.linear on contiguous (D, M) operands runs MKL's fast path for a small inner dimension M
@@ -148,13 +163,12 @@ def centred_addcmul(weights, first, second, x, centre=None, value=1.0, out=None)
     if weights.shape[0] != n or first.shape != second.shape or first.shape[0] != m:
         raise ValueError(f'weights {tuple(weights.shape)}, first {tuple(first.shape)} and second '
                          f'{tuple(second.shape)} do not fit x of shape {tuple(x.shape)}.')
-    target = out if _fits(out, (n, d), x) else torch.empty(n, d, dtype=x.dtype)
-    _kernels.centred_addcmul(x.dtype == torch.float64, x.data_ptr(), centre_or_zero.data_ptr(), weights.data_ptr(),
+    centre = _zero_if_none(centre, x)
+    target = _kernel_target(out, (n, d), x)
+    _kernels.centred_addcmul(x.dtype == torch.float64, x.data_ptr(), centre.data_ptr(), weights.data_ptr(),
                              first.data_ptr(), second.data_ptr(), float(value), target.data_ptr(), n, d, m,
                              torch.get_num_threads())
-    if out is not None and target is not out:
-        return out.copy_(target)
-    return target
+    return _deliver(out, target)
 
 
 def flat_centroid_explain(x, centre, centres, cluster, beta, epsilon, out=None):
@@ -193,17 +207,15 @@ def flat_centroid_explain(x, centre, centres, cluster, beta, epsilon, out=None):
     (n, d), k = x.shape, centres.shape[0]
     if cluster is not None and not 0 <= cluster < k:
         raise ValueError(f'cluster must be in [0, {k}) or None, got {cluster}.')
-    centre = torch.zeros(d, dtype=x.dtype) if centre is None else centre
+    centre = _zero_if_none(centre, x)
     centres = centres.contiguous()  # bound to a name: the kernel reads it after this line
     weight, bias = score_weights(centres)
     squares = (centres * centres).contiguous()
     label = torch.empty(n, dtype=torch.long)
     logits = torch.empty(n, k, dtype=x.dtype)
-    relevance = out if _fits(out, (n, d), x) else torch.empty(n, d, dtype=x.dtype)
+    relevance = _kernel_target(out, (n, d), x)
     _kernels.flat_explain(x.dtype == torch.float64, x.data_ptr(), centre.data_ptr(), weight.data_ptr(),
                           bias.data_ptr(), squares.data_ptr(), centres.data_ptr(),
                           -1 if cluster is None else int(cluster), float(beta), float(epsilon), label.data_ptr(),
                           logits.data_ptr(), relevance.data_ptr(), n, d, k, torch.get_num_threads())
-    if out is not None and relevance is not out:
-        relevance = out.copy_(relevance)
-    return label, logits, relevance
+    return label, logits, _deliver(out, relevance)
