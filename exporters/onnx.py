@@ -307,7 +307,7 @@ def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', o
 
     import zennit_clusters
     from zennit_clusters import make_explainer, neuralize
-    from zennit_clusters.layers import check_beta
+    from zennit_clusters.validation import check_beta
 
     dtype = _check_dtype(dtype)
     opset = _check_opset(opset)
@@ -747,7 +747,7 @@ def export(model_or_estimator, path, explain=False, beta=None, dtype='float32', 
         raise IsADirectoryError(f'the output path is a directory: {path}')
 
     from zennit_clusters import neuralize
-    from zennit_clusters.layers import check_beta
+    from zennit_clusters.validation import check_beta
     from zennit_clusters.validation import check_n_features
 
     model = neuralize(model_or_estimator, X=training_data)

@@ -40,7 +40,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import functional as NF
-from .layers import check_gamma
+from .validation import check_gamma
 
 try:
     from sklearn.utils.validation import validate_data

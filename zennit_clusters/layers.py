@@ -9,8 +9,9 @@ import math
 import torch
 
 from . import functional as NF
+from .validation import check_beta, check_gamma
 
-__all__ = ['NeuralizedModel', 'PairwiseMargin', 'MinPool', 'NeuralizedCentroids', 'check_beta', 'flat_pairs']
+__all__ = ['NeuralizedModel', 'PairwiseMargin', 'MinPool', 'NeuralizedCentroids', 'flat_pairs']
 
 
 def _check_features(x, n_features, layer):
@@ -214,23 +215,6 @@ def flat_pairs(n_clusters):
     others = index.unsqueeze(0).expand(n_clusters, n_clusters)
     rival = others[~torch.eye(n_clusters, dtype=torch.bool)].reshape(n_clusters, n_clusters - 1)
     return own, rival
-
-
-def check_beta(beta, allow_none=True):
-    """Validate a soft-min stiffness: a float >= 0 (``math.inf`` allowed), or None where allowed."""
-    if beta is None:
-        if allow_none:
-            return None
-        raise TypeError('beta must be a float >= 0 (or math.inf), got None.')
-    if isinstance(beta, (bool, str, bytes)):
-        raise TypeError(f'beta must be a float >= 0 (or math.inf), got {type(beta).__name__} {beta!r}.')
-    try:
-        beta = float(beta)
-    except (TypeError, ValueError):
-        raise TypeError(f'beta must be a float >= 0 (or math.inf), got {type(beta).__name__}.') from None
-    if math.isnan(beta) or beta < 0:
-        raise ValueError(f'beta must be >= 0 (or math.inf for nearest-competitor only), got {beta}.')
-    return beta
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -447,26 +431,13 @@ class NeuralizedMixture(torch.nn.Sequential, NeuralizedModel):
 # Member-point networks (NEON.md section 3): Gaussian kernel k-means and labelled partitions
 # ---------------------------------------------------------------------------------------------------------
 
-__all__ += ['MemberMargin', 'LogMeanExpPool', 'NeuralizedMembers', 'check_gamma', 'member_epsilon']
+__all__ += ['MemberMargin', 'LogMeanExpPool', 'NeuralizedMembers', 'member_epsilon']
 
 
 def member_epsilon(dtype, scale):
     """Default stabiliser of member-pair margins: ``sqrt(machine epsilon of dtype) * scale`` (see
     :meth:`MemberMargin.default_epsilon`)."""
     return math.sqrt(torch.finfo(dtype).eps) * scale
-
-
-def check_gamma(gamma):
-    """Validate the stiffness of the log-mean-exp pools (the Gaussian kernel's gamma): a finite float > 0."""
-    if isinstance(gamma, (bool, str, bytes)) or gamma is None:
-        raise TypeError(f'gamma must be a finite float > 0, got {type(gamma).__name__} {gamma!r}.')
-    try:
-        gamma = float(gamma)
-    except (TypeError, ValueError):
-        raise TypeError(f'gamma must be a finite float > 0, got {type(gamma).__name__}.') from None
-    if not math.isfinite(gamma) or gamma <= 0:
-        raise ValueError(f'gamma must be a finite float > 0, got {gamma}.')
-    return gamma
 
 
 class MemberMargin(torch.nn.Module):

@@ -8,7 +8,7 @@ import torch
 from zennit.core import Hook
 
 from . import functional as NF
-from .layers import check_beta
+from .validation import check_beta
 
 __all__ = ['Midpoint', 'SoftMin', 'default_epsilon']
 

@@ -1,10 +1,11 @@
 """Input validation at the library's boundary: clear errors naming what was expected and what came."""
+import math
 import numbers
 
 import numpy as np
 import torch
 
-__all__ = ['as_feature_tensor', 'check_finite_rows', 'check_cluster', 'check_n_features']
+__all__ = ['as_feature_tensor', 'check_finite_rows', 'check_cluster', 'check_n_features', 'check_beta', 'check_gamma']
 
 
 def check_n_features(x, n_features, name='X'):
@@ -99,3 +100,33 @@ def check_cluster(cluster, n_clusters):
     if not 0 <= cluster < n_clusters:
         raise ValueError(f'cluster must be in [0, {n_clusters}) for a model with {n_clusters} clusters, got {cluster}.')
     return cluster
+
+
+def check_beta(beta, allow_none=True):
+    """Validate a soft-min stiffness: a float >= 0 (``math.inf`` allowed), or None where allowed."""
+    if beta is None:
+        if allow_none:
+            return None
+        raise TypeError('beta must be a float >= 0 (or math.inf), got None.')
+    if isinstance(beta, (bool, str, bytes)):
+        raise TypeError(f'beta must be a float >= 0 (or math.inf), got {type(beta).__name__} {beta!r}.')
+    try:
+        beta = float(beta)
+    except (TypeError, ValueError):
+        raise TypeError(f'beta must be a float >= 0 (or math.inf), got {type(beta).__name__}.') from None
+    if math.isnan(beta) or beta < 0:
+        raise ValueError(f'beta must be >= 0 (or math.inf for nearest-competitor only), got {beta}.')
+    return beta
+
+
+def check_gamma(gamma):
+    """Validate the stiffness of the log-mean-exp pools (the Gaussian kernel's gamma): a finite float > 0."""
+    if isinstance(gamma, (bool, str, bytes)) or gamma is None:
+        raise TypeError(f'gamma must be a finite float > 0, got {type(gamma).__name__} {gamma!r}.')
+    try:
+        gamma = float(gamma)
+    except (TypeError, ValueError):
+        raise TypeError(f'gamma must be a finite float > 0, got {type(gamma).__name__}.') from None
+    if not math.isfinite(gamma) or gamma <= 0:
+        raise ValueError(f'gamma must be a finite float > 0, got {gamma}.')
+    return gamma

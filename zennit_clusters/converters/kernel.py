@@ -22,7 +22,8 @@ from sklearn.cluster import DBSCAN, HDBSCAN, OPTICS, AgglomerativeClustering, Sp
 from sklearn.utils.validation import check_is_fitted
 
 from ..kernel_kmeans import KernelKMeans
-from ..layers import NeuralizedMembers, check_gamma
+from ..layers import NeuralizedMembers
+from ..validation import check_gamma
 from . import register, resolve_beta
 
 __all__ = ['neuralize_partition', 'member_gamma', 'DEFAULT_MAX_MEMBERS', 'GAMMA_SCALE']
