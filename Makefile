@@ -6,13 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench clean
 # the tests that go through zennit's hooks and composites, run again on zennit 1.0.0
-ZENNIT_TESTS := tests/test_rules.py tests/test_composites.py tests/test_pipeline.py tests/test_mixture.py \
-	tests/test_kernel.py tests/test_partition.py tests/test_deep.py
+ZENNIT_TESTS := tests/families/centroids/test_centroid_rules.py tests/test_composites.py \
+	tests/families/pipeline/test_pipeline.py tests/families/mixture/test_mixture.py \
+	tests/families/members/test_kernel_kmeans.py tests/families/members/test_partition.py tests/families/deep/test_deep.py
 
-KERNELS := zennit_clusters/_kernels.c zennit_clusters/_kernels_isa.h zennit_clusters/_kernels_typed.h
+COMPILED := $(wildcard zennit_clusters/compiled/*.c zennit_clusters/compiled/*.h zennit_clusters/families/*/*.c zennit_clusters/families/*/*.h)
 
-# the editable install also compiles the C kernels (zennit_clusters/_kernels.c); it reruns when they change
-$(STAMP): pyproject.toml setup.py constraints.txt $(KERNELS)
+# the editable install also compiles the C code (zennit_clusters/compiled, the k-means row step); it reruns when it changes
+$(STAMP): pyproject.toml setup.py constraints.txt $(COMPILED)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
 	touch $(STAMP)

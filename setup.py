@@ -1,8 +1,11 @@
-"""Build the optional C kernels (zennit_clusters/_kernels.c); everything else is in pyproject.toml.
+"""Build the optional compiled CPU code; everything else is in pyproject.toml.
 
-The extension is optional: without a C compiler with OpenMP the package installs anyway and runs the same
-operations in torch (zennit_clusters/kernels.py decides at run time).
+Two extensions: the primitives (``zennit_clusters/compiled``) and the k-means row step, which lives with its
+family (``zennit_clusters/families/centroids``) and shares the primitives' headers. Both are optional: without a
+C compiler with OpenMP the package installs anyway and runs the same operations in torch
+(``zennit_clusters.compiled.available()`` tells which).
 """
+import glob
 import sys
 
 from setuptools import Extension, setup
@@ -14,8 +17,18 @@ elif sys.platform == 'darwin':  # Apple clang has no -fopenmp; the build fails a
 else:
     flags, links = ['-O3', '-fopenmp', '-Wno-psabi'], ['-fopenmp']
 
+COMPILED = 'zennit_clusters/compiled'
+CENTROIDS = 'zennit_clusters/families/centroids'
+HEADERS = glob.glob(f'{COMPILED}/*.h')
+
+
+def extension(name, source, include_dirs, headers):
+    return Extension(name, [source], include_dirs=include_dirs, depends=headers, extra_compile_args=flags,
+                     extra_link_args=links, optional=True)
+
+
 setup(ext_modules=[
-    Extension('zennit_clusters._kernels', ['zennit_clusters/_kernels.c'], depends=['zennit_clusters/_kernels_isa.h', 'zennit_clusters/_kernels_typed.h'],
-              extra_compile_args=flags,
-              extra_link_args=links, optional=True),
+    extension('zennit_clusters.compiled._cpu', f'{COMPILED}/_cpu.c', [COMPILED], HEADERS),
+    extension('zennit_clusters.families.centroids._row_step', f'{CENTROIDS}/_row_step.c', [COMPILED, CENTROIDS],
+              HEADERS + glob.glob(f'{CENTROIDS}/*.h')),
 ])

@@ -6,7 +6,7 @@ The memory floor is the time to read X and write an array of X's size (``np.copy
 array), measured in the same run on the same arrays: an explainer that reads X and writes R cannot beat it.
 ``explain(..., out=R)`` writes into an existing array as the floor does; plain ``explain`` allocates its
 result, and the row "allocate and fill" shows what a fresh X-sized array costs by itself on this machine.
-The torch rows run the same explainer with the compiled kernels switched off (ZENNIT_CLUSTERS_NO_KERNELS).
+The torch rows run the same explainer with the compiled code switched off (ZENNIT_CLUSTERS_NO_COMPILED).
 Writes a Markdown table to benchmarks/results/explain.md and prints it.
 """
 import argparse
@@ -19,7 +19,7 @@ import torch
 from sklearn.cluster import BisectingKMeans, KMeans
 
 from zennit_clusters import explain, neuralize
-from zennit_clusters.kernels import kernels_available
+from zennit_clusters.compiled import available as compiled_available
 
 
 def median_seconds(function, repeats):
@@ -69,18 +69,18 @@ def main():
     rows.append(('explain(model, X) float64 (X in float64)', median_seconds(lambda: explain(model, X64), args.repeats)))
     rows.append(('explain(bisecting k-means, X, out=R) float32 (two kernels, torch between)',
                  median_seconds(lambda: explain(bisecting, X, out=out), args.repeats)))
-    os.environ['ZENNIT_CLUSTERS_NO_KERNELS'] = '1'
+    os.environ['ZENNIT_CLUSTERS_NO_COMPILED'] = '1'
     rows.append(('torch only: explain(model, X, out=R) float32',
                  median_seconds(lambda: explain(model, X, out=out), args.repeats)))
     rows.append(('torch only: explain(bisecting k-means, X, out=R) float32',
                  median_seconds(lambda: explain(bisecting, X, out=out), args.repeats)))
-    del os.environ['ZENNIT_CLUSTERS_NO_KERNELS']
+    del os.environ['ZENNIT_CLUSTERS_NO_COMPILED']
     rows.append(('sklearn KMeans.predict (float64, labels only)', median_seconds(lambda: kmeans.predict(X64), args.repeats)))
 
     lines = [
         f'N = {args.n:,}, D = {args.d}, K = {args.k}; median of {args.repeats} runs; '
         f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} '
-        f'with {torch.get_num_threads()} threads; compiled kernels {"on" if kernels_available() else "NOT built"}.',
+        f'with {torch.get_num_threads()} threads; compiled kernels {"on" if compiled_available() else "NOT built"}.',
         '',
         '| what | seconds | × memory floor | rows/s |',
         '|---|---|---|---|',

@@ -4,7 +4,7 @@
     python benchmarks/bench_faithfulness.py --quick    # a smoke run in about a minute, writes to a temp folder
 
 Every method explains the same scalar function: f_c(x), the neuralized k-means model's evidence for the
-cluster c that x is assigned to (NEON.md section 1). Captum runs on the torch model (with ``target`` = c),
+cluster c that x is assigned to (docs/method.md, section 1). Captum runs on the torch model (with ``target`` = c),
 SHAP and LIME on a numpy wrapper of it, one point at a time. Faithfulness is judged by feature removal
 (:mod:`zennit_clusters.evaluate`) under three removal values: the data mean, zero, and a kNN in-fill.
 On wine (D = 13), exact Shapley values (all 2^13 coalitions, baseline the data mean) are computed too, and
@@ -40,7 +40,7 @@ COMMAND = 'python benchmarks/bench_faithfulness.py'
 REMOVALS = ('mean', 'zero', 'knn')
 NEON = 'NEON (β = 1/mean f_c)'
 
-#: NEON.md section 6 (digits, 200 points): ABPC under mean and zero removal, per-point normalization
+#: docs/method.md, section 6 (digits, 200 points): ABPC under mean and zero removal, per-point normalization
 REFERENCE_DIGITS = {
     NEON: (2.68, 2.70),
     'NEON, hard min (β = ∞)': (2.37, 2.21),
@@ -334,13 +334,13 @@ def dataset_table(result):
 
 def reference_table(result):
     lines = [
-        '### digits: per-point normalization, next to NEON.md section 6',
+        '### digits: per-point normalization, next to docs/method.md, section 6',
         '',
         'The same curves as above, each point\'s curve divided by its own f_c(x) before averaging (the '
         'convention that reproduces the scale of the reference table; noisier, because points near a boundary '
         'have a small f_c(x)).',
         '',
-        '| method | ABPC mean (here) | ABPC zero (here) | ABPC mean (NEON.md) | ABPC zero (NEON.md) |',
+        '| method | ABPC mean (here) | ABPC zero (here) | ABPC mean (docs/method.md) | ABPC zero (docs/method.md) |',
         '|---|---:|---:|---:|---:|',
     ]
     for name, row in result['rows'].items():
@@ -470,7 +470,7 @@ def main(argv=None):
                  '', '| method | median Pearson r | top-3 overlap | top-3 overlap (by abs.) |', '|---|---:|---:|---:|']
         for name, (r, top, top_abs) in agreement.items():
             lines.append(f'| {name} | {r:.3f} | {top:.2f} | {top_abs:.2f} |')
-        lines += ['', 'Reference (NEON.md, MinMax-scaled wine, K = 3): NEON median r 0.97, top-3 overlap 0.88.', '']
+        lines += ['', 'Reference (docs/method.md, MinMax-scaled wine, K = 3): NEON median r 0.97, top-3 overlap 0.88.', '']
         path = os.path.join(out, 'faithfulness_shapley.md')
         with open(path, 'w') as f:
             f.write('\n'.join(lines) + '\n' + setup)

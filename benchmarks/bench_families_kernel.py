@@ -97,7 +97,7 @@ def bench_agreement():
 
 
 def bench_spread(seed=0):
-    from zennit_clusters.converters.kernel import member_gamma
+    from zennit_clusters.families.members.converters import member_gamma
     rng = np.random.default_rng(seed)
     digits = load_digits().data
     rows = np.sort(rng.choice(len(digits), 400, replace=False))

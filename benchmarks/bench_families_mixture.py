@@ -25,8 +25,9 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
 from zennit_clusters import explain, explain_with_constant, neuralize
-from zennit_clusters import functional as NF
-from zennit_clusters.converters.mixture import mixture_model, mixture_parameters
+from zennit_clusters import equations as NF
+from zennit_clusters.families.mixture.converters import mixture_model, mixture_parameters
+from zennit_clusters.families.mixture.equations import quadratic_relevance
 
 COVARIANCE_TYPES = ('full', 'tied', 'diag', 'spherical')
 
@@ -105,7 +106,7 @@ def quadratic_split_relevance(model, X, labels, beta=1.0):
     determinants is a separate constant.
     """
     ratio = model.ratio
-    x = torch.from_numpy(X) - ratio.centre
+    x = torch.from_numpy(X) - ratio.origin
     h = ratio.log_ratios(x).reshape(len(X), model.n_clusters, model.n_clusters - 1)
     f = NF.soft_min(h, ratio.valid, 1.0)
     labels = torch.from_numpy(labels)
@@ -114,7 +115,7 @@ def quadratic_split_relevance(model, X, labels, beta=1.0):
     shares = NF.softmin_shares(margins, ratio.valid[labels], beta)
     factors = shares * f.gather(1, labels.unsqueeze(1)) / margins
     weights = NF.pair_weights(factors, ratio.own[labels], ratio.rival[labels], model.n_clusters)
-    return NF.quadratic_relevance(x, ratio.means, ratio.precisions, weights).numpy()
+    return quadratic_relevance(x, ratio.means, ratio.precisions, weights).numpy()
 
 
 def as_full(gmm):

@@ -5,7 +5,7 @@ clusters its codes. ``neuralize_deep`` stacks the encoder and the neuralized k-m
 composite explains both: NEON on the head (ClusterComposite's rules via ``cluster_layer_map``), ZBox with the
 pixel bounds [0, 1] on the encoder's first layer and the epsilon rule on the others (``EpsilonGammaBox``).
 The relevance of each pixel is seeded with the evidence f_c of the point's cluster; the encoder has no
-biases, so the pixel relevance sums to f_c (NEON.md section 5).
+biases, so the pixel relevance sums to f_c (docs/method.md, section 5).
 
     python examples/autoencoder_digits.py [--quick] [--out DIR]
 

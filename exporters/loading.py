@@ -12,16 +12,15 @@ command line) loads any pickle, for files you made yourself.
 ``.skops`` files are loaded with skops, trusting only allow-listed types; torch files (``.pt``, ``.pth``)
 with ``torch.load(weights_only=True)``: a (K, D) centroid tensor, or a state dict holding one.
 
-The allow-list lives here and nowhere else. It is derived from the converter registry, so a model family
-that registers a converter is admitted by name; a family whose fitted estimator holds other objects (as
-``BisectingKMeans`` holds its tree, or a ``Pipeline`` its scalers) declares them, either with
-:func:`allow_types` or as ``PICKLE_TYPES`` in its converter module (see :func:`allowed_names`).
+The allow-list lives here and nowhere else. It is derived from the family registry
+(:mod:`zennit_clusters.core`), so a model family that registers a converter is admitted by name; a family whose
+fitted estimator holds other objects (as ``BisectingKMeans`` holds its tree, or a ``Pipeline`` its scalers)
+declares them in its ``Family.pickle_names``, or a user adds them with :func:`allow_types`.
 """
 import _compat_pickle
 import os
 import pickle
 import re
-import sys
 
 __all__ = [
     'load_model', 'allow_types', 'allowed_names', 'UnsafePickleError', 'ModelFileError', 'PICKLE_SUFFIXES',
@@ -58,15 +57,9 @@ BASE_NAMES = frozenset({
     'joblib.numpy_pickle.NumpyArrayWrapper',
 })
 
-#: Extra names that a fitted estimator of a given type holds, keyed by the estimator's full type name.
-#: Admitted only while that estimator type is registered with the converters.
-_ESTIMATOR_INTERNALS = {
-    'sklearn.cluster._bisect_k_means.BisectingKMeans': {
-        'sklearn.cluster._bisect_k_means._BisectingTree',  # the bisection tree predict() descends
-        'sklearn.cluster._kmeans._kmeans_single_lloyd',    # stored as the inner k-means routine
-        'sklearn.cluster._kmeans._kmeans_single_elkan',    # ... with algorithm='elkan'
-    },
-}
+#: Extra names admitted with :func:`allow_types`, keyed by the estimator's full type name (the families declare
+#: their own in the registry, ``zennit_clusters.core.Family.pickle_names``).
+_ESTIMATOR_INTERNALS = {}
 
 
 class ModelFileError(ValueError):
@@ -106,31 +99,23 @@ def allow_types(estimator_type, *names):
     _ESTIMATOR_INTERNALS.setdefault(key, set()).update(names)
 
 
-#: Attributes by which a converter module declares the types its estimators hold (types or full names):
-#: ``PICKLE_TYPES`` for any family; the pipeline converter's ``PER_FEATURE_SCALERS`` (the steps it accepts).
-DECLARATION_ATTRIBUTES = ('PICKLE_TYPES', 'PER_FEATURE_SCALERS')
-
-
 def allowed_names():
     """The full set of names a pickle may reference, as of now (the registry may grow at run time).
 
-    ``BASE_NAMES``; every estimator type registered with the converters (torch objects excepted: they come
-    from torch files); the internals declared for those types with :func:`allow_types`; and the types their
-    converter modules declare in ``DECLARATION_ATTRIBUTES``.
+    ``BASE_NAMES``; every estimator type a registered family converts (torch objects excepted: they come from
+    torch files), with the names the family declares for it (:func:`zennit_clusters.core.pickle_admissions`)
+    and those added with :func:`allow_types`; and the import paths of releases before 0.2 of the package's own
+    classes (a pickled ``KernelKMeans`` of 0.1 names ``zennit_clusters.kernel_kmeans.KernelKMeans``).
     """
-    import torch
-    from zennit_clusters.converters import _CONVERTERS
+    from zennit_clusters._legacy import legacy_names
+    from zennit_clusters.core import pickle_admissions
 
     names = set(BASE_NAMES)
-    for type_, converter in list(_CONVERTERS.items()):
-        if issubclass(type_, (torch.Tensor, torch.nn.Module)):
-            continue
-        full = _full_name(type_)
+    for full, internals in pickle_admissions().items():
         names.add(full)
+        names |= internals
         names |= _ESTIMATOR_INTERNALS.get(full, set())
-        module = sys.modules.get(getattr(converter, '__module__', ''), None)
-        for attribute in DECLARATION_ATTRIBUTES:
-            names |= {item if isinstance(item, str) else _full_name(item) for item in getattr(module, attribute, ())}
+    names |= set(legacy_names(names))
     return frozenset(names)
 
 

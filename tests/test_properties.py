@@ -11,7 +11,7 @@ from sklearn.cluster import KMeans
 from zennit.attribution import Gradient
 
 from zennit_clusters import ClusterComposite, explain, neuralize
-from reference import kmeans_pairs, nearest_centroid, neon_reference
+from references.centroids import kmeans_pairs, nearest_centroid, neon_reference
 
 finite = st.floats(-10, 10, allow_nan=False, allow_infinity=False, width=64)
 

@@ -1,0 +1,70 @@
+"""Slow, obvious reference implementations written straight from docs/method.md, for the tests.
+
+Plain numpy in float64 with explicit loops and the weights, biases and midpoints of docs/method.md, section 2
+spelled out: nothing here shares code with the library.
+"""
+import math
+
+import numpy as np
+
+
+def kmeans_pairs(centroids, cluster):
+    """(own, rival) centroid pairs of k-means cluster c: c against every other centroid."""
+    return [(centroids[cluster], centroids[k]) for k in range(len(centroids)) if k != cluster]
+
+
+def bisecting_pairs(estimator, cluster):
+    """(child on path, sibling) centre pairs from the root of sklearn's bisection tree down to leaf c."""
+    offset = getattr(estimator, '_X_mean', 0.0)
+
+    def find(node, path):
+        if node.left is None:
+            return path if node.label == cluster else None
+        for child, sibling in ((node.left, node.right), (node.right, node.left)):
+            found = find(child, path + [(child.center + offset, sibling.center + offset)])
+            if found is not None:
+                return found
+        return None
+
+    return find(estimator._bisecting_tree, [])
+
+
+def margin(x, own, rival):
+    """h = w^T x + b with w = 2 (mu_own - mu_rival), b = |mu_rival|^2 - |mu_own|^2, as h = w^T (x - m).
+
+    The identity with the midpoint m = (mu_own + mu_rival) / 2 (docs/method.md, section 1) avoids the
+    cancellation of w^T x + b far from the origin, where b alone is of order |mu|^2.
+    """
+    w = 2.0 * (own - rival)
+    midpoint = (own + rival) / 2.0
+    return float(w @ (x - midpoint))
+
+
+def neon_reference(x, pairs, beta, epsilon=0.0):
+    """Evidence f_c and the NEON relevance of one point, from the margin pairs of its cluster.
+
+    Soft-min redistribution over the pairs, then the midpoint rule on each pair's linear margin.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    h = np.array([margin(x, own, rival) for own, rival in pairs])
+    evidence = h.min()
+    if math.isinf(beta):
+        shares = (h == evidence).astype(np.float64)
+    else:
+        shares = np.exp(-beta * (h - evidence))
+    shares /= shares.sum()
+    relevance = np.zeros_like(x)
+    for (own, rival), h_pair, share in zip(pairs, h, shares):
+        w = 2.0 * (own - rival)
+        midpoint = (own + rival) / 2.0
+        denominator = h_pair + epsilon * (1.0 if h_pair >= 0 else -1.0)
+        for i in range(len(x)):
+            relevance[i] += w[i] * (x[i] - midpoint[i]) / denominator * share * evidence
+    return evidence, relevance
+
+
+def nearest_centroid(X, centroids):
+    """Labels and the gap between the best and second-best squared distance (direct differences)."""
+    distances = ((X[:, None, :] - centroids[None, :, :]) ** 2).sum(-1)
+    order = np.sort(distances, axis=1)
+    return distances.argmin(1), order[:, 1] - order[:, 0], distances

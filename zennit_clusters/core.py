@@ -1,0 +1,243 @@
+"""The contract every model family fulfils, and the one registry of families.
+
+A family (``zennit_clusters/families/<name>/``) contributes, in one :class:`Family` record:
+
+- converters: fitted estimator type -> ``converter(estimator, X=None, beta=None)`` returning a
+  :class:`NeuralizedModel`;
+- explainers: neuralized model type -> an :class:`Explainer` subclass (the closed form that :func:`explain`
+  runs and the ONNX exporter writes out);
+- layer rules: ``layer_rules(beta, epsilon)`` -> the Zennit rules of its layers (zennit is imported only when
+  this is called);
+- pickle names: for each of its estimator types, the extra names its pickles reference (what the safe loader
+  of ``exporters.loading`` may admit besides the estimator class itself).
+
+:func:`register_family` adds the record; :mod:`zennit_clusters.api`, :mod:`zennit_clusters.composites` and the
+loader read the registry through the functions below and nowhere else.
+"""
+import dataclasses
+import types
+
+import torch
+
+from .validation import check_beta
+
+__all__ = ['NeuralizedModel', 'Explainer', 'CentredFrameLayer', 'Family', 'register_family', 'families',
+           'converter_for', 'explainer_type_for', 'layer_rules', 'supported_types', 'pickle_admissions', 'labels_and_explained',
+           'optional_origin']
+
+
+class NeuralizedModel:
+    """Base of every neuralized model: a torch module mapping (N, D) inputs to (N, K) cluster evidence.
+
+    Subclasses (which are also ``torch.nn.Module``) provide
+
+    - ``n_clusters``, ``n_features_in_``;
+    - ``cluster_centers``: a (K, D) float64 tensor of representative points in input coordinates (the
+      default stiffness is evaluated there when no training data is given);
+    - ``source``: the name of the model it was made from (recorded in exports);
+    - ``pool``: the last pool, which holds the default soft-min stiffness ``beta`` of explanations (models
+      that wrap another neuralized model override ``beta`` to delegate it).
+
+    Class attributes
+    ----------------
+    default_beta : float or None
+        A stiffness the family fixes whatever the training data (a mixture's posterior is a soft-min with
+        beta = 1); None to use the authors' heuristic ``1 / mean f_c``.
+    """
+    default_beta = None
+
+    @property
+    def beta(self):
+        return self.pool.beta
+
+    @beta.setter
+    def beta(self, value):
+        self.pool.beta = check_beta(value, allow_none=False)
+
+    def evidence(self, x):
+        """The (N, K) evidence ``f_c(x)`` of a float tensor; the forward pass unless a family has a cheaper form."""
+        return self(x)
+
+
+class CentredFrameLayer(torch.nn.Module):
+    """Base of the layers that compute in the centred frame: they hold its origin as the buffer ``origin``.
+
+    State saved by releases before 0.2, which called the buffer ``centre``, loads under the new name (from a
+    state dict and from a pickled module alike).
+    """
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        if prefix + 'centre' in state_dict and prefix + 'origin' not in state_dict:
+            state_dict[prefix + 'origin'] = state_dict.pop(prefix + 'centre')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def __setstate__(self, state):
+        buffers = state.get('_buffers', {})
+        if 'centre' in buffers and 'origin' not in buffers:
+            buffers['origin'] = buffers.pop('centre')
+        super().__setstate__(state)
+
+
+class Explainer(torch.nn.Module):
+    """The closed-form NEON explainer of one neuralized model: label, evidence and relevance in one pass.
+
+    Subclasses implement ``forward(x)`` (``forward(x, out=None)`` where ``writes_out``), mapping an (N, D)
+    tensor to ``(label, logits, relevance)``: label int64 (N,), -1 for every row whose evidence is not finite
+    (:func:`~zennit_clusters.explain` refuses those rows by that label); logits (N, K); relevance (N, D).
+
+    Parameters
+    ----------
+    origin : torch.Tensor of shape (D,) or None
+        The origin of the model's centred frame (see :func:`zennit_clusters.validation.frame_origin`); kept as
+        None when it is zero, so that nothing is subtracted and an exported graph has no subtraction node.
+
+    Attributes
+    ----------
+    has_constant : bool
+        Whether the family's evidence has a part no feature carries; then ``forward_with_constant`` returns it.
+    writes_out : bool
+        Whether ``forward`` takes ``out=`` and writes the relevance there.
+    row_elements : int
+        The widest per-row intermediate (in elements); :func:`~zennit_clusters.explain` sizes its chunks by it.
+    """
+    has_constant = False
+    writes_out = False
+    row_elements = 0
+
+    def __init__(self, origin=None):
+        super().__init__()
+        self.register_buffer('origin', optional_origin(origin))
+
+    def forward_with_constant(self, x):
+        """``(label, logits, relevance, constant)``; the constant is zero for families without one."""
+        label, logits, relevance = self(x)
+        return label, logits, relevance, torch.zeros_like(relevance[:, 0])
+
+
+def optional_origin(origin):
+    """The frame's origin as an explainer keeps it: a copy, or None when it is absent or zero."""
+    if origin is None or not bool(origin.any()):
+        return None
+    return origin.clone()
+
+
+def labels_and_explained(logits, cluster, best=None):
+    """Each row's label (argmax; -1 where the evidence is not finite) and the cluster its relevance explains.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (N, K)
+    cluster : int or None
+        The cluster explained for every row, or None for each row's own label.
+    best : torch.LongTensor of shape (N,), optional
+        The argmax if already known (the flat k-means layout takes it from the scores).
+
+    Returns
+    -------
+    label, explained : torch.LongTensor of shape (N,)
+    """
+    # one row sum instead of isfinite over (N, K): NaN and infinity propagate into it (a row of finite
+    # evidence whose sum overflows would count as not finite, beyond 3e38 / K in float32)
+    finite = torch.isfinite(logits.sum(1))
+    best = logits.argmax(1) if best is None else best
+    label = torch.where(finite, best, torch.full_like(best, -1))
+    explained = label.clamp(min=0) if cluster is None else torch.full_like(label, cluster)
+    return label, explained
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """What one model family contributes to the library (see the module docstring).
+
+    Parameters
+    ----------
+    name : str
+        The family's folder name under ``zennit_clusters/families``.
+    converters : mapping of type to callable
+        ``converter(estimator, X=None, beta=None) -> NeuralizedModel`` per estimator type (subclasses follow
+        their base's converter unless registered themselves).
+    explainers : mapping of type to type
+        Explainer class per neuralized model type: ``explainer(model, cluster, beta, epsilon)``.
+    layer_rules : callable, optional
+        ``layer_rules(beta, epsilon) -> list of (layer types, zennit Hook)``.
+    pickle_names : mapping of str to collection of str, optional
+        Full estimator type name -> full names of what fitted estimators of that type hold.
+    """
+    name: str
+    converters: dict = dataclasses.field(default_factory=dict)
+    explainers: dict = dataclasses.field(default_factory=dict)
+    layer_rules: object = None
+    pickle_names: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        # read-only views: a registered family does not change behind the registry's back
+        for name in ('converters', 'explainers', 'pickle_names'):
+            object.__setattr__(self, name, types.MappingProxyType(dict(getattr(self, name))))
+
+
+_FAMILIES = {}
+
+
+def register_family(family):
+    """Add a family to the registry (once per name); returns it, so a family module can keep a handle."""
+    if not isinstance(family, Family):
+        raise TypeError(f'register_family takes a Family, got {type(family).__name__}.')
+    if family.name in _FAMILIES:
+        raise ValueError(f'a family named {family.name!r} is registered already.')
+    claimed = {type_: other.name for other in _FAMILIES.values() for type_ in other.converters}
+    taken = [f'{type_.__qualname__} ({claimed[type_]})' for type_ in family.converters if type_ in claimed]
+    if taken:
+        raise ValueError(f'family {family.name!r} registers converters that other families own: {", ".join(taken)}.')
+    _FAMILIES[family.name] = family
+    return family
+
+
+def families():
+    """The registered families, in registration order."""
+    return tuple(_FAMILIES.values())
+
+
+def _lookup(kind, type_):
+    for candidate in type_.__mro__:
+        for family in _FAMILIES.values():
+            table = getattr(family, kind)
+            if candidate in table:
+                return table[candidate]
+    return None
+
+
+def converter_for(estimator_type):
+    """The converter registered for ``estimator_type`` or its nearest base class, else None."""
+    return _lookup('converters', estimator_type)
+
+
+def explainer_type_for(model_type):
+    """The explainer class registered for a neuralized model type or its nearest base class, else None."""
+    return _lookup('explainers', model_type)
+
+
+def layer_rules(beta, epsilon):
+    """The Zennit rules of every family's layers, ``[(layer types, Hook), ...]``."""
+    rules = []
+    for family in _FAMILIES.values():
+        if family.layer_rules is not None:
+            rules += family.layer_rules(beta, epsilon)
+    return rules
+
+
+def supported_types():
+    """Names of the estimator types :func:`~zennit_clusters.neuralize` accepts."""
+    return sorted(f'{t.__module__.split(".")[0]}.{t.__qualname__}'
+                  for family in _FAMILIES.values() for t in family.converters)
+
+
+def pickle_admissions():
+    """{full estimator type name: frozenset of the extra full names its pickles reference} for every estimator
+    type a family converts, torch types excepted (they come from torch files, not pickles)."""
+    admitted = {}
+    for family in _FAMILIES.values():
+        for type_ in family.converters:
+            if issubclass(type_, (torch.Tensor, torch.nn.Module)):
+                continue
+            full = f'{type_.__module__}.{type_.__qualname__}'
+            admitted[full] = frozenset(family.pickle_names.get(full, ()))
+    return admitted

@@ -1,0 +1,194 @@
+"""The NEON equations that every model family uses, as plain tensor functions (docs/method.md, section 2).
+
+A family's network ends in pairwise margins ``h`` (how much nearer x is to the explained cluster's side of a
+pair than to the other side) pooled by a (soft) minimum. Relevance goes back through the pool with the soft-min
+shares (:func:`softmin_shares`), then from each pair to the features by the midpoint rule: factors
+``a = R_pair / h_pair`` (:func:`pair_factors`, stabilised by :func:`sign_stabilize`), collected per centre
+(:func:`pair_weights`) and applied in two matrix products (:func:`midpoint_relevance`). The family folders hold
+the equations that only one family needs; the layers, the Zennit rules and the closed-form explainers call
+these functions, so the paths agree by construction and the tests tie them together numerically.
+
+Scores ``s_m = 2 mu_m^T x - |mu_m|^2`` (:func:`centroid_scores`) turn squared distances into linear functions:
+``|x - mu_rival|^2 - |x - mu_own|^2 = s_own - s_rival`` (:func:`pair_margins`).
+"""
+import math
+
+import torch
+
+from .compiled import centred_addcmul, centred_linear
+
+__all__ = ['centroid_scores', 'score_weights', 'pair_margins', 'masked_min', 'soft_min', 'softmin_shares',
+           'sign_stabilize', 'pair_factors', 'pair_weights', 'midpoint_relevance']
+
+
+def centroid_scores(x, centres, origin=None):
+    """Scores ``s_m = 2 mu_m^T x - |mu_m|^2``, so that ``|x - mu_m|^2 = |x|^2 - s_m``.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, D)
+        Inputs: centred, or centred here on ``origin``.
+    centres : torch.Tensor of shape (M, D)
+        Centred centres, same dtype and device as ``x``.
+    origin : torch.Tensor of shape (D,), optional
+        The origin of the centred frame, subtracted from ``x`` first (fused with the product on CPU).
+
+    Returns
+    -------
+    torch.Tensor of shape (N, M)
+    """
+    return centred_linear(x, origin, *score_weights(centres))
+
+
+
+def score_weights(centres):
+    """Weight ``2 mu`` and bias ``-|mu|^2`` of the linear scores of :func:`centroid_scores`."""
+    return (2.0 * centres).contiguous(), -(centres * centres).sum(1)
+
+
+
+def pair_margins(scores, own, rival):
+    """Pairwise margins ``h = |x - mu_rival|^2 - |x - mu_own|^2 = s_own - s_rival``.
+
+    Parameters
+    ----------
+    scores : torch.Tensor of shape (N, M)
+        Output of :func:`centroid_scores`.
+    own, rival : torch.LongTensor of shape (P,) or (N, P)
+        Centre indices of each pair: the same P pairs for every row, or P pairs chosen per row (as
+        when each row explains its own cluster).
+
+    Returns
+    -------
+    torch.Tensor of shape (N, P)
+    """
+    if own.dim() == 1:
+        return scores[:, own] - scores[:, rival]
+    return scores.gather(1, own) - scores.gather(1, rival)
+
+
+
+def masked_min(h, valid):
+    """Minimum over the last axis of the entries marked ``valid`` (the min-pool of docs/method.md)."""
+    return h.masked_fill(~valid, math.inf).amin(-1)
+
+
+
+def soft_min(h, valid, beta=1.0):
+    """Soft-min pool ``f = -(1/beta) log sum_valid exp(-beta h)`` over the last axis.
+
+    With ``beta = 1`` and ``h`` the pairwise log-ratios of a mixture, this is exactly the posterior log-odds
+    ``log p(c|x) / (1 - p(c|x))``.
+
+    Parameters
+    ----------
+    h : torch.Tensor of shape (..., L)
+    valid : torch.BoolTensor broadcastable to ``h``
+    beta : float
+        Stiffness > 0 (finite).
+
+    Returns
+    -------
+    torch.Tensor of shape (...)
+    """
+    return -torch.logsumexp((-beta * h).masked_fill(~valid, -math.inf), dim=-1) / beta
+
+
+
+def softmin_shares(h, valid, beta):
+    """Soft-min redistribution weights ``p_k = exp(-beta h_k) / sum_k' exp(-beta h_k')`` over valid pairs.
+
+    Parameters
+    ----------
+    h : torch.Tensor of shape (..., L)
+        Margins of one cluster against its competitors.
+    valid : torch.BoolTensor broadcastable to ``h``
+        Which of the L entries are real competitors.
+    beta : float
+        Stiffness, ``>= 0``. ``0`` splits evenly (one-vs-all); ``math.inf`` gives everything to the
+        nearest competitor(s), split evenly among exact ties (the limit of the soft-min).
+
+    Returns
+    -------
+    torch.Tensor of the shape of ``h``, summing to one over the last axis.
+    """
+    if math.isinf(beta):
+        nearest = (h == masked_min(h, valid).unsqueeze(-1)) & valid
+        nearest = nearest.to(h.dtype)
+        return nearest / nearest.sum(-1, keepdim=True)
+    logits = (-beta * h).masked_fill(~valid, -math.inf)
+    return torch.softmax(logits, dim=-1)
+
+
+
+def sign_stabilize(h, epsilon):
+    """``h + epsilon * sign(h)`` with ``sign(0) = +1``: never zero, never flips the sign."""
+    return h + epsilon * torch.where(h >= 0, 1.0, -1.0).to(h.dtype)
+
+
+
+def pair_factors(h, relevance, valid, epsilon):
+    """Factors ``a = R_pair / (h + epsilon sign(h))`` of the midpoint rule, zero for pairs that do not exist.
+
+    Parameters
+    ----------
+    h, relevance : torch.Tensor of shape (N, P)
+        Margins and relevance of the pairs.
+    valid : torch.BoolTensor broadcastable to (N, P)
+        Pairs that exist.
+    epsilon : float
+
+    Returns
+    -------
+    torch.Tensor of shape (N, P)
+    """
+    return (relevance / sign_stabilize(h, epsilon)).masked_fill(~valid, 0.0)
+
+
+
+def pair_weights(factors, own, rival, n_centres):
+    """Collect per-pair factors into per-component weights: ``+a`` on the rival, ``-a`` on the own component.
+
+    Parameters
+    ----------
+    factors : torch.Tensor of shape (N, P)
+    own, rival : torch.LongTensor of shape (P,) or (N, P)
+    n_centres : int
+
+    Returns
+    -------
+    torch.Tensor of shape (N, n_centres)
+    """
+    n_rows, n_pairs = factors.shape
+    own = own.expand(n_rows, n_pairs)
+    rival = rival.expand(n_rows, n_pairs)
+    weights = torch.zeros(n_rows, n_centres, dtype=factors.dtype, device=factors.device)
+    return weights.scatter_add(1, rival, factors).scatter_add(1, own, -factors)
+
+
+
+def midpoint_relevance(x, centres, weights, origin=None, out=None):
+    """Per-feature relevance ``R_i = sum_m g_m (x_i - mu_mi)^2`` for centre weights g summing to zero.
+
+    This is the midpoint rule of docs/method.md, section 2 after collecting, for every centre, the factors
+    ``a = R_pair / h_pair`` of the pairs it takes part in: ``+a`` as a rival, ``-a`` as the own centre.
+    Expanded, it is two (N, M) x (M, D) matrix products; the ``x_i^2 sum_m g_m`` term vanishes.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, D)
+        Inputs: centred, or centred here on ``origin``.
+    centres : torch.Tensor of shape (M, D)
+        Centred centres.
+    weights : torch.Tensor of shape (N, M)
+        The collected factors g (each row sums to zero).
+    origin : torch.Tensor of shape (D,), optional
+        The origin of the centred frame, subtracted from ``x`` first.
+    out : torch.Tensor of shape (N, D), optional
+        Where to write the relevance.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, D)
+    """
+    return centred_addcmul(weights, centres * centres, centres, x, origin, value=-2.0, out=out)

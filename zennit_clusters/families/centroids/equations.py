@@ -1,0 +1,125 @@
+"""The equations of centroid models beyond the shared ones (docs/method.md, sections 1 and 2).
+
+A centroid model is described by a *margin graph*: centres ``mu`` of shape (M, D) and, for each cluster c, up to
+L pairs ``(own[c, l], rival[c, l])`` of centre indices. The pairwise margin
+
+    h[c, l](x) = |x - mu[rival[c, l]]|^2 - |x - mu[own[c, l]]|^2
+
+is linear in x, and the cluster evidence is ``f_c(x) = min_l h[c, l](x)`` over the valid pairs. For k-means,
+M = K, ``own[c, :] = c`` and the rivals are all other centroids (the *flat* layout, which needs only the two
+largest scores per row: :func:`top_two`, :func:`flat_logits`, :func:`flat_margin_relevance`); for bisecting
+k-means, the pairs are the (path node, sibling) splits on the way down the tree to leaf c.
+"""
+import math
+
+import torch
+
+from ...equations import midpoint_relevance, pair_factors, pair_weights
+
+__all__ = ['margin_relevance', 'top_two', 'flat_logits', 'flat_margin_relevance']
+
+
+def margin_relevance(x, centres, own, rival, valid, h, relevance, epsilon, origin=None, out=None):
+    """The midpoint rule: relevance of pairwise margins redistributed to the input features.
+
+    ``R_i = sum_pairs w_pair,i (x_i - m_pair,i) / h_pair * R_pair`` with the midpoint root
+    ``m = (mu_own + mu_rival) / 2``. Because ``sum_i w_i (x_i - m_i) = h``, the rule is conservative:
+    ``sum_i R_i = sum_pairs R_pair`` (up to the stabiliser on pairs with ``h = 0``).
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, D)
+        Inputs: centred, or centred here on ``origin``.
+    centres : torch.Tensor of shape (M, D)
+        Centred centres.
+    own, rival : torch.LongTensor of shape (P,) or (N, P)
+        Centre indices of each pair.
+    valid : torch.BoolTensor of shape (P,) or (N, P)
+        Pairs that exist (padding pairs carry no relevance).
+    h : torch.Tensor of shape (N, P)
+        Margins of the pairs, from :func:`pair_margins`.
+    relevance : torch.Tensor of shape (N, P)
+        Relevance of each pair.
+    epsilon : float
+        Stabiliser of the division by ``h``.
+    origin, out : torch.Tensor, optional
+        As in :func:`midpoint_relevance`.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, D)
+    """
+    factors = pair_factors(h, relevance, valid, epsilon)
+    return midpoint_relevance(x, centres, pair_weights(factors, own, rival, centres.shape[0]), origin, out)
+
+
+
+def top_two(scores):
+    """Each row's argmax (the first of exact ties), largest score ``t1`` and second largest ``t2`` (``t2 = t1``
+    on a tie), with two reductions and no sort (onnxruntime's TopK costs more than all three together).
+
+    Returns
+    -------
+    best : torch.LongTensor of shape (N,)
+    first, second : torch.Tensor of shape (N, 1)
+    """
+    best = scores.argmax(1)
+    first = scores.amax(1, keepdim=True)
+    second = scores.scatter(1, best.unsqueeze(1), -math.inf).amax(1, keepdim=True)
+    return best, first, second
+
+
+
+def flat_logits(scores, first, second):
+    """k-means evidence ``f_c = s_c - max_{k != c} s_k`` of every cluster, from the two largest scores.
+
+    This is the min-pool of the flat margin graph (every cluster against every other centroid),
+    ``f_c = min_{k != c} h_ck`` with ``h_ck = s_c - s_k``: ``f_c = s_c - t1`` for every c but the argmax,
+    whose evidence is ``t1 - t2``. Written as ``(s - t1) + relu(s - t2)``: the second term is ``t1 - t2`` for
+    the argmax and exactly 0 elsewhere (``s_c <= t2``), so every entry is rounded once, as
+    ``s_c - max_{k != c} s_k`` is, and the evidence of the argmax is exactly ``first - second``. Exact ties of
+    the top score give evidence 0 to each tied cluster; the argmax of the scores is that of the logits.
+
+    Parameters
+    ----------
+    scores : torch.Tensor of shape (N, M)
+        Output of :func:`centroid_scores`, M >= 2.
+    first, second : torch.Tensor of shape (N, 1)
+        From :func:`top_two`.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, M)
+    """
+    return (scores - first) + torch.relu(scores - second)
+
+
+
+def flat_margin_relevance(x, centres, is_own, h, relevance, epsilon, origin=None, out=None):
+    """:func:`margin_relevance` for the flat k-means layout: one own centre c per row against every centre.
+
+    The pairs are ``(c, k)`` for every centre k, one column each; the column of c itself (``is_own``) is not a
+    pair. The factors are collected as in :func:`pair_weights` (``+a_k`` on centre k, ``-sum_k a_k`` on c),
+    with a row sum instead of two scatters.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, D)
+        Inputs: centred, or centred here on ``origin``.
+    centres : torch.Tensor of shape (M, D)
+        Centred centres.
+    is_own : torch.BoolTensor of shape (N, M) or (M,)
+        True at each row's own centre c.
+    h, relevance : torch.Tensor of shape (N, M)
+        Margins ``s_c - s_k`` and relevance of the pairs (ignored in the own column).
+    epsilon : float
+    origin, out : torch.Tensor, optional
+        As in :func:`midpoint_relevance`.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, D)
+    """
+    factors = pair_factors(h, relevance, ~is_own, epsilon)
+    weights = factors - is_own.to(factors.dtype) * factors.sum(1, keepdim=True)
+    return midpoint_relevance(x, centres, weights, origin, out)

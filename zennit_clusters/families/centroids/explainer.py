@@ -1,0 +1,100 @@
+"""The closed-form NEON explainer of centroid models: label, evidence and relevance in one forward pass.
+
+It computes what the layered model with the Zennit rules computes, through the same equations, but only for the
+cluster being explained: O(N K D) work in two (N, M) x (M, D) matrix products. For k-means (the flat layout) on
+CPU the whole row step runs as one compiled kernel (:mod:`.row_step`), whose torch twin is
+:meth:`CentroidExplainer._forward_flat`; tests/families/centroids/test_backends.py holds the two together.
+"""
+import torch
+
+from ... import compiled
+from ...core import Explainer, labels_and_explained
+from ...equations import centroid_scores, masked_min, pair_margins, softmin_shares
+from ...validation import check_cluster, check_n_features, sign_epsilon
+from . import row_step
+from .equations import flat_logits, flat_margin_relevance, margin_relevance, top_two
+
+__all__ = ['CentroidExplainer']
+
+
+class CentroidExplainer(Explainer):
+    """NEON for centroid models (k-means, bisecting k-means, centroid heads), in closed form.
+
+    Parameters
+    ----------
+    model : NeuralizedCentroids
+    cluster : int or None
+        Explain this cluster for every row, or (None) each row's assigned cluster.
+    beta : float
+        Soft-min stiffness of the redistribution to competitors.
+    epsilon : float or None
+        Stabiliser of the division by a margin; None for the machine epsilon of the dtype at run time.
+
+    Notes
+    -----
+    ``forward(x)`` returns ``label`` (int64, -1 for rows with NaN or infinity), ``logits`` (N, K) and
+    ``relevance`` (N, D) with ``relevance.sum(1) == logits[c]`` for the explained cluster c.
+    When c is not the assigned cluster, ``f_c < 0`` and the factors ``f_c / h`` are no longer bounded in
+    [0, 1]: the explanation stays conservative but individual relevances can be large.
+    """
+    def __init__(self, model, cluster, beta, epsilon=None):
+        margin = model.margin
+        super().__init__(margin.origin)
+        for name in ('centres', 'own', 'rival', 'valid'):
+            self.register_buffer(name, getattr(margin, name).clone())
+        self.cluster = check_cluster(cluster, model.n_clusters)
+        self.beta = beta
+        self.epsilon = epsilon
+        self.flat = model.is_flat
+
+    writes_out = True
+
+    def logits(self, scores):
+        """Cluster evidence ``f_c = min over c's pairs of s_own - s_rival`` for every cluster."""
+        if self.flat:
+            _, first, second = top_two(scores)
+            return flat_logits(scores, first, second)
+        margins = pair_margins(scores, self.own.flatten(), self.rival.flatten())
+        return masked_min(margins.reshape(scores.shape[0], *self.own.shape), self.valid)
+
+    def forward(self, x, out=None):
+        """``(label, logits, relevance)`` of the rows of ``x``; the relevance is written into ``out`` if given."""
+        check_n_features(x, self.centres.shape[1], 'x')
+        epsilon = sign_epsilon(x.dtype) if self.epsilon is None else self.epsilon
+        if self.flat and compiled.usable(x, self.centres, self.origin) and row_step.available():
+            # on CPU, k-means runs row by row in one compiled kernel: the steps of _forward_flat, fused
+            return row_step.flat_explain(x, self.origin, self.centres, self.cluster, self.beta, epsilon, out)
+        x, origin = compiled.defer_centring(x, self.origin)
+        scores = centroid_scores(x, self.centres, origin)
+        if self.flat:
+            return self._forward_flat(x, origin, scores, epsilon, out)
+        logits = self.logits(scores)
+        label, explained = labels_and_explained(logits, self.cluster)
+        own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
+        margins = pair_margins(scores, own, rival)
+        evidence = logits.gather(1, explained.unsqueeze(1))
+        pair_relevance = softmin_shares(margins, valid, self.beta) * evidence
+        relevance = margin_relevance(x, self.centres, own, rival, valid, margins, pair_relevance, epsilon,
+                                        origin=origin, out=out)
+        return label, logits, relevance
+
+    def _forward_flat(self, x, origin, scores, epsilon, out):
+        """k-means: the explained cluster c against every centroid, one column per centroid (no gathers of
+        per-row pair indices, no scatters); the column of c itself is not a pair. Rows with NaN or infinity
+        (label -1) get NaN or infinite relevance, as before."""
+        best, first, second = top_two(scores)
+        logits = flat_logits(scores, first, second)
+        label, explained = labels_and_explained(logits, self.cluster, best)
+        columns = torch.arange(scores.shape[1], device=scores.device)
+        if self.cluster is None:
+            # the argmax: its score is the largest, its evidence first - second (exactly logits[best])
+            is_own = columns == explained.unsqueeze(1)
+            own_scores, evidence = first, first - second
+        else:
+            is_own = columns == self.cluster
+            own_scores = scores[:, self.cluster:self.cluster + 1]
+            evidence = logits[:, self.cluster:self.cluster + 1]
+        margins = own_scores - scores
+        pair_relevance = softmin_shares(margins, ~is_own, self.beta) * evidence
+        relevance = flat_margin_relevance(x, self.centres, is_own, margins, pair_relevance, epsilon, origin, out)
+        return label, logits, relevance

@@ -1,0 +1,70 @@
+"""Zennit rules of the centroid layers (docs/method.md, section 2): the midpoint rule and the soft-min split.
+
+``SoftMin`` is also the rule of the mixtures' soft-min pool and of the member networks' min-pool.
+"""
+import torch
+
+from ...equations import centroid_scores, pair_margins, softmin_shares
+from ...validation import check_beta
+from ..rule_base import InputRule, StabilizedRule
+from .equations import margin_relevance
+from .layers import MinPool, PairwiseMargin
+
+__all__ = ['Midpoint', 'SoftMin', 'layer_rules']
+
+
+class Midpoint(StabilizedRule):
+    """Midpoint rule for :class:`.PairwiseMargin` (deep Taylor, root on the boundary).
+
+    ``R_i = sum_pairs w_i (x_i - m_i) / h * R_pair`` with ``m = (mu_own + mu_rival) / 2``: exactly
+    conservative, ``sum_i R_i = sum_pairs R_pair``.
+
+    Parameters
+    ----------
+    epsilon : float, optional
+        Sign-preserving stabiliser of the division by the margin. Default: machine epsilon of the input.
+    """
+    def backward(self, module, grad_input, grad_output):
+        x = self.stored_tensors['input']
+        relevance = grad_output[0]
+        epsilon = self.epsilon_for(x)
+        with torch.no_grad():
+            x_centred, centres = module.centred(x)
+            own, rival, valid = (t.flatten().to(x.device) for t in (module.own, module.rival, module.valid))
+            margins = pair_margins(centroid_scores(x_centred, centres), own, rival)
+            relevance = margin_relevance(
+                x_centred, centres, own, rival, valid, margins, relevance.flatten(1), epsilon
+            )
+        return (relevance,)
+
+
+class SoftMin(InputRule):
+    """Soft-min redistribution for :class:`.MinPool`.
+
+    ``R_k = p_k R_out`` with ``p = softmax_k(-beta h_k)`` over the pooled entries: conservative,
+    ``sum_k R_k = R_out``. The forward pass stays the hard minimum.
+
+    Parameters
+    ----------
+    beta : float or None
+        Stiffness >= 0; ``math.inf`` for the nearest competitor only; None (default) for the value the
+        model was neuralized with (``MinPool.beta``).
+    """
+    def __init__(self, beta=None):
+        super().__init__()
+        self.beta = check_beta(beta)
+
+    def copy(self):
+        return self.__class__(beta=self.beta)
+
+    def backward(self, module, grad_input, grad_output):
+        margins = self.stored_tensors['input']
+        beta = module.beta if self.beta is None else self.beta
+        with torch.no_grad():
+            shares = softmin_shares(margins, module.valid.to(margins.device), beta)
+        return (shares * grad_output[0].unsqueeze(-1),)
+
+
+def layer_rules(beta, epsilon):
+    """The rules of the centroid layers, for :func:`zennit_clusters.cluster_layer_map`."""
+    return [(PairwiseMargin, Midpoint(epsilon=epsilon)), (MinPool, SoftMin(beta=beta))]

@@ -1,0 +1,115 @@
+"""The closed-form NEON explainer of Gaussian mixtures, every covariance type."""
+import torch
+
+from ...core import Explainer, labels_and_explained
+from ...equations import pair_margins, pair_weights, soft_min, softmin_shares
+from ...validation import sign_epsilon
+from .equations import (diagonal_scores, mixture_constant, precision_products, quadratic_relevance, quadratic_scores,
+                        quadratic_terms, root_point_relevance, segment_relevance, stabilized_factors)
+
+__all__ = ['MixtureExplainer']
+
+
+class MixtureExplainer(Explainer):
+    """NEON for Gaussian mixtures (every covariance type), in closed form.
+
+    The logits are the exact posterior log-odds ``f_c = log p(c|x) / (1 - p(c|x)) = -log sum_{k != c}
+    exp(-h_ck)`` of the pairwise log-ratios ``h_ck = log pi_c N(x|c) - log pi_k N(x|k)``. The evidence of
+    the explained cluster c is split over competitors with the soft-min shares ``softmax_k(-beta h_ck)``
+    (``beta = 1``, the model's own, gives shares ``p(k|x) / (1 - p(c|x))``), then each log-ratio over the
+    features by :class:`.LogRatioSplit`: a root point on the boundary for tied
+    covariances; for diagonal and spherical ones the per-feature terms, whose x-independent rest (log
+    weights and log-determinants) is reported as a separate constant; for full covariances the exact
+    integrated gradient from a root point on the line through the two means.
+
+    Parameters
+    ----------
+    model : NeuralizedMixture
+    cluster : int or None
+        Explain this cluster for every row, or (None) each row's assigned cluster.
+    beta : float
+        Soft-min stiffness of the redistribution to competitors.
+    epsilon : float or None
+        Stabiliser of the division by a log-ratio; None for the machine epsilon of the dtype at run time.
+
+    Notes
+    -----
+    ``forward(x)`` returns ``label`` (int64, -1 for rows with NaN or infinity), ``logits`` (N, K) and
+    ``relevance`` (N, D), like :class:`.CentroidExplainer`. :meth:`forward_with_constant` also returns the
+    constant term ``R_const`` (N,), with ``relevance.sum(1) + R_const == logits[c]`` for the explained
+    cluster c. ``R_const`` is zero for tied covariances (unless two components share their mean) and
+    for full ones (unless the line through two means crosses no boundary).
+    When c is not the assigned cluster, ``f_c`` can be negative and the factors ``f_c / h_ck`` are not
+    bounded in [0, 1]: the explanation stays conservative but individual relevances can be large.
+    """
+    def __init__(self, model, cluster, beta, epsilon=None):
+        ratio = model.ratio
+        super().__init__(ratio.origin)
+        names = ['means', 'precisions', 'biases', 'own', 'rival', 'valid', 'null']
+        if ratio.linear:
+            names += ['weight', 'root', 'kappa', 'offset']
+        elif ratio.covariance_type == 'full':
+            names += ['root', 'slope', 'kappa']
+        for name in names:
+            self.register_buffer(name, getattr(ratio, name).clone())
+        self.covariance_type = ratio.covariance_type
+        self.cluster = cluster
+        self.beta = beta
+        self.epsilon = epsilon
+        # the widest per-row intermediate, for the chunking of explain(): (K, D) terms of full covariances,
+        # the K (K - 1) linear log-ratios of tied ones
+        n_clusters, n_features = ratio.means.shape
+        self.row_elements = {'full': 2 * n_clusters * n_features, 'tied': n_clusters * (n_clusters - 1)}.get(
+            ratio.covariance_type, n_clusters)
+
+    has_constant = True
+
+    def forward_with_constant(self, x):
+        """``(label, logits, relevance, constant)``; see the class notes."""
+        x = x if self.origin is None else x - self.origin
+        n_rows, n_clusters = x.shape[0], self.means.shape[0]
+        products = None
+        if self.covariance_type == 'tied':
+            h = torch.nn.functional.linear(x, self.weight, self.offset)
+        else:
+            if self.precisions.dim() == 2:
+                scores = diagonal_scores(x, self.means, self.precisions, self.biases)
+            else:
+                products = precision_products(x, self.precisions)
+                scores = quadratic_scores(quadratic_terms(x, self.means, self.precisions, products),
+                                             self.biases)
+            h = pair_margins(scores, self.own.flatten(), self.rival.flatten()).masked_fill(self.null.flatten(), 0.0)
+        h = h.reshape(n_rows, n_clusters, n_clusters - 1)
+        logits = soft_min(h, self.valid, 1.0)
+        label, explained = labels_and_explained(logits, self.cluster)
+        index = explained.reshape(n_rows, 1, 1).expand(n_rows, 1, n_clusters - 1)
+        margins = h.gather(1, index).squeeze(1)
+        evidence = logits.gather(1, explained.unsqueeze(1))
+        pair_relevance = softmin_shares(margins, self.valid[explained], self.beta) * evidence
+        epsilon = sign_epsilon(x.dtype) if self.epsilon is None else self.epsilon
+        factors, remainder = stabilized_factors(pair_relevance, margins, epsilon)
+        if self.covariance_type == 'tied':
+            factors = torch.zeros_like(h).scatter(1, index, factors.unsqueeze(1)).flatten(1)
+            relevance = root_point_relevance(x, self.weight, self.root, factors)
+            constant = factors @ self.kappa
+        elif self.covariance_type == 'full':
+            n_features = x.shape[1]
+            root = self.root.reshape(n_clusters, n_clusters - 1, n_features)[explained]
+            slope = self.slope.reshape(n_clusters, n_clusters - 1, n_features)[explained]
+            relevance = segment_relevance(x, products, self.own[explained], self.rival[explained], root, slope,
+                                             factors)
+            constant = (factors * self.kappa.reshape(n_clusters, n_clusters - 1)[explained]).sum(1)
+        else:
+            weights = pair_weights(factors, self.own[explained], self.rival[explained], n_clusters)
+            relevance = quadratic_relevance(x, self.means, self.precisions, weights,
+                                               reference=self.means[explained])
+            constant = mixture_constant(weights, self.biases)
+        return label, logits, relevance, constant + remainder
+
+    def forward(self, x):
+        label, logits, relevance, _ = self.forward_with_constant(x)
+        return label, logits, relevance
+
+    def constant(self, x):
+        """The relevance ``R_const`` (N,) of the x-independent part of the explained cluster's evidence."""
+        return self.forward_with_constant(x)[3]
