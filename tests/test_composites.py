@@ -108,3 +108,24 @@ def test_layer_map_is_appended_for_the_network_below(deep_clustering):
         logits, relevance = attributor(images[:16], attr_output=seeded)
     logits = logits.detach()
     np.testing.assert_allclose(relevance.sum((1, 2, 3)).numpy(), logits.max(1).values.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize('order', ['zennit_clusters first', 'zennit first'])
+def test_the_cluster_composite_is_registered_whatever_is_imported_first(order):
+    """zennit (seconds of start-up: it imports torchvision) is imported only when used, and
+    COMPOSITES['cluster'] appears all the same, whether zennit comes before or after this package."""
+    import subprocess
+    import sys
+    first, second = ('zennit_clusters', 'zennit.composites') if order == 'zennit_clusters first' else (
+        'zennit.composites', 'zennit_clusters')
+    code = (f'import sys, importlib; importlib.import_module({first!r}); '
+            "lazy = 'zennit' not in sys.modules; "
+            f'importlib.import_module({second!r}); '
+            'from zennit.composites import COMPOSITES; import zennit_clusters; '
+            "print(lazy, COMPOSITES.get('cluster') is zennit_clusters.ClusterComposite)")
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lazy, registered = result.stdout.split()
+    assert registered == 'True'
+    if order == 'zennit_clusters first':
+        assert lazy == 'True'  # importing the package alone does not import zennit

@@ -8,20 +8,40 @@ The package is organised by model family (``zennit_clusters/families/<name>/``, 
 module holds the public names only.
 """
 from . import _legacy  # noqa: F401  (old import paths, for pickles and user code)
+from . import _zennit
 from .api import explain, explain_with_constant, make_explainer, neuralize, supported_types
-from .composites import ClusterComposite, cluster_layer_map
 from .core import Explainer, NeuralizedModel
 from .families.centroids import CentroidExplainer, MinPool, NeuralizedCentroids, PairwiseMargin
-from .families.centroids.rules import Midpoint, SoftMin
 from .families.deep import CentroidHead, NeuralizedDeep, StudentTHead, explain_deep, neuralize_deep
 from .families.members import (KernelKMeans, LogMeanExpPool, MemberExplainer, MemberMargin, NeuralizedMembers,
                                neuralize_partition)
-from .families.members.rules import LogMeanExpShares, MemberMidpoint
 from .families.mixture import GaussianLogRatio, MixtureExplainer, NeuralizedMixture, SoftMinPool
-from .families.mixture.rules import LogRatioSplit
 from .families.pipeline import FeatureScaling, NeuralizedPipeline, PipelineExplainer
 
 __version__ = '0.2.0'
+
+#: names whose modules import zennit (seconds of start-up): loaded on first use
+_ZENNIT_NAMES = {
+    'ClusterComposite': 'composites', 'cluster_layer_map': 'composites',
+    'Midpoint': 'families.centroids.rules', 'SoftMin': 'families.centroids.rules',
+    'LogRatioSplit': 'families.mixture.rules',
+    'MemberMidpoint': 'families.members.rules', 'LogMeanExpShares': 'families.members.rules',
+}
+
+_zennit.register_when_zennit_loads()
+
+
+def __getattr__(name):
+    if name in _ZENNIT_NAMES:
+        import importlib
+        value = getattr(importlib.import_module(f'.{_ZENNIT_NAMES[name]}', __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_ZENNIT_NAMES))
 
 __all__ = [
     # the public contract
