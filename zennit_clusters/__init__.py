@@ -13,15 +13,15 @@ from .api import explain, explain_with_constant, make_explainer, neuralize, supp
 from .core import Explainer, NeuralizedModel
 from .families.centroids import CentroidExplainer, MinPool, NeuralizedCentroids, PairwiseMargin
 from .families.deep import CentroidHead, NeuralizedDeep, StudentTHead, explain_deep, neuralize_deep
-from .families.members import (KernelKMeans, LogMeanExpPool, MemberExplainer, MemberMargin, NeuralizedMembers,
-                               neuralize_partition)
+from .families.members import LogMeanExpPool, MemberExplainer, MemberMargin, NeuralizedMembers, neuralize_partition
 from .families.mixture import GaussianLogRatio, MixtureExplainer, NeuralizedMixture, SoftMinPool
 from .families.pipeline import FeatureScaling, NeuralizedPipeline, PipelineExplainer
 
 __version__ = '0.2.0'
 
-#: names whose modules import zennit (seconds of start-up): loaded on first use
-_ZENNIT_NAMES = {
+#: names whose modules import zennit or scikit-learn (seconds of start-up): loaded on first use
+_LAZY_NAMES = {
+    'KernelKMeans': 'families.members.kernel_kmeans',
     'ClusterComposite': 'composites', 'cluster_layer_map': 'composites',
     'Midpoint': 'families.centroids.rules', 'SoftMin': 'families.centroids.rules',
     'LogRatioSplit': 'families.mixture.rules',
@@ -32,16 +32,16 @@ _zennit.register_when_zennit_loads()
 
 
 def __getattr__(name):
-    if name in _ZENNIT_NAMES:
+    if name in _LAZY_NAMES:
         import importlib
-        value = getattr(importlib.import_module(f'.{_ZENNIT_NAMES[name]}', __name__), name)
+        value = getattr(importlib.import_module(f'.{_LAZY_NAMES[name]}', __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_ZENNIT_NAMES))
+    return sorted(set(globals()) | set(_LAZY_NAMES))
 
 __all__ = [
     # the public contract

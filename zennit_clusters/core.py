@@ -22,8 +22,8 @@ import torch
 from .validation import check_beta
 
 __all__ = ['NeuralizedModel', 'Explainer', 'CentredFrameLayer', 'Family', 'register_family', 'families',
-           'converter_for', 'explainer_type_for', 'layer_rules', 'supported_types', 'pickle_admissions', 'labels_and_explained',
-           'optional_origin']
+           'converter_for', 'explainer_type_for', 'full_name', 'layer_rules', 'supported_types', 'pickle_admissions',
+           'labels_and_explained', 'optional_origin']
 
 
 class NeuralizedModel:
@@ -152,9 +152,11 @@ class Family:
     ----------
     name : str
         The family's folder name under ``zennit_clusters/families``.
-    converters : mapping of type to callable
-        ``converter(estimator, X=None, beta=None) -> NeuralizedModel`` per estimator type (subclasses follow
-        their base's converter unless registered themselves).
+    converters : mapping of type or str to callable
+        ``converter(estimator, X=None, beta=None) -> NeuralizedModel`` per estimator type, given as the type or
+        as its full name ``module.qualname`` (subclasses follow their base's converter unless registered
+        themselves). Names let the registry dispatch without importing the estimator's library: scikit-learn
+        is imported only by the converters, when they run.
     explainers : mapping of type to type
         Explainer class per neuralized model type: ``explainer(model, cluster, beta, epsilon)``.
     layer_rules : callable, optional
@@ -169,6 +171,12 @@ class Family:
     pickle_names: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        converters = {full_name(key): converter for key, converter in dict(self.converters).items()}
+        # torch types come from torch files, never from pickles (see pickle_admissions)
+        torch_types = frozenset(full_name(key) for key in self.converters
+                                if isinstance(key, type) and issubclass(key, (torch.Tensor, torch.nn.Module)))
+        object.__setattr__(self, 'converters', converters)
+        object.__setattr__(self, 'torch_types', torch_types)
         # read-only views: a registered family does not change behind the registry's back
         for name in ('converters', 'explainers', 'pickle_names'):
             object.__setattr__(self, name, types.MappingProxyType(dict(getattr(self, name))))
@@ -183,8 +191,8 @@ def register_family(family):
         raise TypeError(f'register_family takes a Family, got {type(family).__name__}.')
     if family.name in _FAMILIES:
         raise ValueError(f'a family named {family.name!r} is registered already.')
-    claimed = {type_: other.name for other in _FAMILIES.values() for type_ in other.converters}
-    taken = [f'{type_.__qualname__} ({claimed[type_]})' for type_ in family.converters if type_ in claimed]
+    claimed = {name: other.name for other in _FAMILIES.values() for name in other.converters}
+    taken = [f'{name} ({claimed[name]})' for name in family.converters if name in claimed]
     if taken:
         raise ValueError(f'family {family.name!r} registers converters that other families own: {", ".join(taken)}.')
     _FAMILIES[family.name] = family
@@ -196,23 +204,30 @@ def families():
     return tuple(_FAMILIES.values())
 
 
-def _lookup(kind, type_):
-    for candidate in type_.__mro__:
-        for family in _FAMILIES.values():
-            table = getattr(family, kind)
-            if candidate in table:
-                return table[candidate]
-    return None
+def full_name(type_or_name):
+    """``module.qualname`` of a type (a string is taken to be one already)."""
+    if isinstance(type_or_name, str):
+        return type_or_name
+    return f'{type_or_name.__module__}.{type_or_name.__qualname__}'
 
 
 def converter_for(estimator_type):
     """The converter registered for ``estimator_type`` or its nearest base class, else None."""
-    return _lookup('converters', estimator_type)
+    for candidate in estimator_type.__mro__:
+        name = full_name(candidate)
+        for family in _FAMILIES.values():
+            if name in family.converters:
+                return family.converters[name]
+    return None
 
 
 def explainer_type_for(model_type):
     """The explainer class registered for a neuralized model type or its nearest base class, else None."""
-    return _lookup('explainers', model_type)
+    for candidate in model_type.__mro__:
+        for family in _FAMILIES.values():
+            if candidate in family.explainers:
+                return family.explainers[candidate]
+    return None
 
 
 def layer_rules(beta, epsilon):
@@ -226,8 +241,8 @@ def layer_rules(beta, epsilon):
 
 def supported_types():
     """Names of the estimator types :func:`~zennit_clusters.neuralize` accepts."""
-    return sorted(f'{t.__module__.split(".")[0]}.{t.__qualname__}'
-                  for family in _FAMILIES.values() for t in family.converters)
+    return sorted(f'{name.split(".")[0]}.{name.rsplit(".", 1)[1]}'
+                  for family in _FAMILIES.values() for name in family.converters)
 
 
 def pickle_admissions():
@@ -235,9 +250,7 @@ def pickle_admissions():
     type a family converts, torch types excepted (they come from torch files, not pickles)."""
     admitted = {}
     for family in _FAMILIES.values():
-        for type_ in family.converters:
-            if issubclass(type_, (torch.Tensor, torch.nn.Module)):
-                continue
-            full = f'{type_.__module__}.{type_.__qualname__}'
-            admitted[full] = frozenset(family.pickle_names.get(full, ()))
+        for name in family.converters:
+            if name not in family.torch_types:
+                admitted[name] = frozenset(family.pickle_names.get(name, ()))
     return admitted

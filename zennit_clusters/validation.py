@@ -11,7 +11,14 @@ import numpy as np
 import torch
 
 __all__ = ['as_feature_tensor', 'check_finite_rows', 'check_cluster', 'check_n_features', 'check_beta', 'check_gamma',
-           'check_layer_input', 'check_output_buffer', 'overlaps', 'frame_origin', 'sign_epsilon', 'tie_threshold']
+           'check_fitted', 'check_layer_input', 'check_output_buffer', 'overlaps', 'frame_origin', 'sign_epsilon', 'tie_threshold']
+
+
+def check_fitted(estimator, attributes=None):
+    """scikit-learn's ``check_is_fitted``, imported when first needed (scikit-learn takes a second to import, and
+    ``import zennit_clusters`` should not pay it); raises ``sklearn.exceptions.NotFittedError``."""
+    from sklearn.utils.validation import check_is_fitted
+    check_is_fitted(estimator, attributes)
 
 
 def check_n_features(x, n_features, name='X'):

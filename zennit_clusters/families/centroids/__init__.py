@@ -6,7 +6,6 @@ holds the family's equations, layers, Zennit rules, closed-form explainer with i
 converters; this module registers them.
 """
 import torch
-from sklearn.cluster import BisectingKMeans, KMeans, MiniBatchKMeans
 
 from ...core import Family, register_family
 from .bisecting import convert_bisecting_kmeans
@@ -25,7 +24,10 @@ def _layer_rules(beta, epsilon):
 
 FAMILY = register_family(Family(
     name='centroids',
-    converters={KMeans: convert_kmeans, MiniBatchKMeans: convert_kmeans, BisectingKMeans: convert_bisecting_kmeans,
+    # scikit-learn's types by full name: the registry dispatches without importing scikit-learn
+    converters={'sklearn.cluster._kmeans.KMeans': convert_kmeans,
+                'sklearn.cluster._kmeans.MiniBatchKMeans': convert_kmeans,
+                'sklearn.cluster._bisect_k_means.BisectingKMeans': convert_bisecting_kmeans,
                 torch.Tensor: convert_centroid_tensor, torch.nn.Module: convert_centroid_module},
     explainers={NeuralizedCentroids: CentroidExplainer},
     layer_rules=_layer_rules,

@@ -7,9 +7,9 @@ the tree's node centres. It differs from nearest-centroid assignment, which ``Bi
 """
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted
 
 from ...api import resolve_beta
+from ...validation import check_fitted
 from .layers import NeuralizedCentroids
 
 __all__ = ['convert_bisecting_kmeans']
@@ -34,7 +34,7 @@ def _tree_paths(root):
 
 def convert_bisecting_kmeans(estimator, X=None, beta=None):
     """``BisectingKMeans``: one margin per split on the path from the root to each leaf."""
-    check_is_fitted(estimator, 'cluster_centers_')
+    check_fitted(estimator, 'cluster_centers_')
     tree = getattr(estimator, '_bisecting_tree', None)
     if tree is None:
         raise TypeError('this BisectingKMeans has no _bisecting_tree: the scikit-learn version is not supported.')

@@ -1,9 +1,9 @@
 """k-means and torch centroid heads: nearest-centroid assignment, neuralized exactly (docs/method.md, section 1)."""
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted
 
 from ...api import resolve_beta
+from ...validation import check_fitted
 from .layers import NeuralizedCentroids, flat_pairs
 
 __all__ = ['centroid_model', 'convert_kmeans', 'find_centroids', 'convert_centroid_tensor', 'convert_centroid_module',
@@ -37,7 +37,7 @@ def centroid_model(centroids, source, X=None, beta=None):
 
 def convert_kmeans(estimator, X=None, beta=None):
     """``KMeans`` and ``MiniBatchKMeans``: ``predict`` is the nearest centroid."""
-    check_is_fitted(estimator, 'cluster_centers_')
+    check_fitted(estimator, 'cluster_centers_')
     return centroid_model(estimator.cluster_centers_, type(estimator).__name__, X=X, beta=beta)
 
 

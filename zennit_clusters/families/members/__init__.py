@@ -7,19 +7,19 @@ has no rule for new points, so the network defines one from the labelled trainin
 the family's estimator, equations, layers, Zennit rules, closed-form explainer and converters; this module
 registers them.
 """
-from sklearn.cluster import DBSCAN, HDBSCAN, OPTICS, AgglomerativeClustering, SpectralClustering
-
 from ...core import Family, register_family
 from .converters import convert_kernel_kmeans, convert_partition, member_gamma, neuralize_partition
 from .explainer import MemberExplainer
-from .kernel_kmeans import KernelKMeans
 from .layers import LogMeanExpPool, MemberMargin, NeuralizedMembers
 
-__all__ = ['KernelKMeans', 'LogMeanExpPool', 'MemberExplainer', 'MemberMargin', 'NeuralizedMembers', 'member_gamma',
+__all__ = ['LogMeanExpPool', 'MemberExplainer', 'MemberMargin', 'NeuralizedMembers', 'member_gamma',
            'neuralize_partition', 'FAMILY']
 
-#: the clusterers with ``labels_`` but no ``predict`` whose partition the network is built from
-PARTITION_TYPES = (DBSCAN, HDBSCAN, OPTICS, AgglomerativeClustering, SpectralClustering)
+#: the clusterers with ``labels_`` but no ``predict`` whose partition the network is built from (full names: the
+#: registry dispatches without importing scikit-learn)
+PARTITION_TYPES = ('sklearn.cluster._dbscan.DBSCAN', 'sklearn.cluster._hdbscan.hdbscan.HDBSCAN',
+                   'sklearn.cluster._optics.OPTICS', 'sklearn.cluster._agglomerative.AgglomerativeClustering',
+                   'sklearn.cluster._spectral.SpectralClustering')
 
 
 def _layer_rules(beta, epsilon):
@@ -29,7 +29,8 @@ def _layer_rules(beta, epsilon):
 
 FAMILY = register_family(Family(
     name='members',
-    converters={**{type_: convert_partition for type_ in PARTITION_TYPES}, KernelKMeans: convert_kernel_kmeans},
+    converters={**{name: convert_partition for name in PARTITION_TYPES},
+                'zennit_clusters.families.members.kernel_kmeans.KernelKMeans': convert_kernel_kmeans},
     explainers={NeuralizedMembers: MemberExplainer},
     layer_rules=_layer_rules,
     # SpectralClustering with a nearest-neighbours affinity keeps a sparse affinity_matrix_

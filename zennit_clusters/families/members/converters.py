@@ -18,10 +18,9 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted
 
 from ...api import resolve_beta
-from ...validation import check_gamma
+from ...validation import check_fitted, check_gamma
 from .layers import NeuralizedMembers
 
 __all__ = ['neuralize_partition', 'member_gamma', 'convert_partition', 'convert_kernel_kmeans', 'DEFAULT_MAX_MEMBERS',
@@ -175,7 +174,7 @@ def convert_partition(estimator, X=None, beta=None):
 
     Needs the training data (``neuralize(est, X=X_train)``); uses :func:`neuralize_partition`'s defaults.
     """
-    check_is_fitted(estimator, 'labels_')
+    check_fitted(estimator, 'labels_')
     name = type(estimator).__name__
     X = _check_training_data(X, len(estimator.labels_), name)
     return neuralize_partition(X, estimator.labels_, beta=beta, source=name)
@@ -188,7 +187,7 @@ def convert_kernel_kmeans(estimator, X=None, beta=None):
     the mean-kernel rule on the same clusters and agrees with ``predict`` only where the clusters' self-
     similarities do not decide. ``X`` (optional) sets the default stiffness; otherwise the training data does.
     """
-    check_is_fitted(estimator, 'labels_')
+    check_fitted(estimator, 'labels_')
     if estimator.assignment != 'mean_kernel':
         warnings.warn("KernelKMeans(assignment='feature_space') has no exact neuralization: the network uses the "
                       "mean-kernel rule on the same clusters, which drops the clusters' self-similarity, and "

@@ -3,8 +3,6 @@
 ``GaussianMixture`` and ``BayesianGaussianMixture`` with every covariance type. The folder holds the family's
 equations, layers, Zennit rule, closed-form explainer and converters; this module registers them.
 """
-from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
-
 from ...core import Family, register_family
 from .converters import convert_gaussian_mixture, mixture_model, mixture_parameters
 from .explainer import MixtureExplainer
@@ -21,7 +19,8 @@ def _layer_rules(beta, epsilon):
 
 FAMILY = register_family(Family(
     name='mixture',
-    converters={GaussianMixture: convert_gaussian_mixture, BayesianGaussianMixture: convert_gaussian_mixture},
+    converters={'sklearn.mixture._gaussian_mixture.GaussianMixture': convert_gaussian_mixture,
+                'sklearn.mixture._bayesian_mixture.BayesianGaussianMixture': convert_gaussian_mixture},
     explainers={NeuralizedMixture: MixtureExplainer},
     layer_rules=_layer_rules,
 ))

@@ -12,9 +12,9 @@ no approximation. The default stiffness of the relevance redistribution is 1, th
 """
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted
 
 from ...api import resolve_beta
+from ...validation import check_fitted
 from .layers import COVARIANCE_TYPES, GaussianLogRatio, NeuralizedMixture, SoftMinPool
 
 __all__ = ['convert_gaussian_mixture', 'mixture_model', 'mixture_parameters']
@@ -34,7 +34,7 @@ def mixture_parameters(estimator):
     precisions : ndarray, (K, D, D) full, (D, D) tied, (K, D) diag, (K,) spherical
     biases : ndarray (K,)
     """
-    check_is_fitted(estimator, ('means_', 'precisions_cholesky_'))
+    check_fitted(estimator, ('means_', 'precisions_cholesky_'))
     covariance_type = estimator.covariance_type
     if covariance_type not in COVARIANCE_TYPES:
         raise ValueError(f'covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}.')

@@ -3,8 +3,6 @@
 The folder holds the scaling layer, the closed-form explainer (the head's, on the scaled input) and the
 converter; this module registers them. The scaling passes relevance through unchanged (zennit's ``Pass``).
 """
-from sklearn.pipeline import Pipeline
-
 from ...core import Family, register_family
 from .converters import PER_FEATURE_SCALERS, convert_pipeline
 from .explainer import PipelineExplainer
@@ -20,8 +18,8 @@ def _layer_rules(beta, epsilon):
 
 FAMILY = register_family(Family(
     name='pipeline',
-    converters={Pipeline: convert_pipeline},
+    converters={'sklearn.pipeline.Pipeline': convert_pipeline},
     explainers={NeuralizedPipeline: PipelineExplainer},
     layer_rules=_layer_rules,
-    pickle_names={'sklearn.pipeline.Pipeline': {f'{t.__module__}.{t.__qualname__}' for t in PER_FEATURE_SCALERS}},
+    pickle_names={'sklearn.pipeline.Pipeline': set(PER_FEATURE_SCALERS)},
 ))

@@ -6,16 +6,22 @@ the scaling is one-to-one per feature, the relevance of raw feature i is the rel
 (the midpoint rule is invariant: ``w_i / s_i (x_i - m'_i) = w_i (z_i - m_i)``).
 """
 import numpy as np
-from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
-from sklearn.utils.validation import check_is_fitted
-
 from ...api import neuralize
+from ...core import full_name
+from ...validation import check_fitted
 from .layers import FeatureScaling, NeuralizedPipeline
 
 __all__ = ['convert_pipeline', 'feature_scaling', 'PER_FEATURE_SCALERS']
 
-#: transformers known to act on each feature separately by an affine map
-PER_FEATURE_SCALERS = (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler)
+#: transformers known to act on each feature separately by an affine map (full names: nothing of scikit-learn is
+#: imported to recognise them)
+PER_FEATURE_SCALERS = tuple(f'sklearn.preprocessing._data.{name}'
+                            for name in ('StandardScaler', 'MinMaxScaler', 'MaxAbsScaler', 'RobustScaler'))
+
+
+def is_per_feature_scaler(step):
+    """Whether ``step`` is one of ``PER_FEATURE_SCALERS`` or a subclass of one."""
+    return any(full_name(type_) in PER_FEATURE_SCALERS for type_ in type(step).__mro__)
 
 
 def feature_scaling(transformer, n_features):
@@ -39,14 +45,14 @@ def feature_scaling(transformer, n_features):
 
 def convert_pipeline(pipeline, X=None, beta=None):
     """A ``Pipeline`` of per-feature scalers ending in a supported clustering model."""
-    check_is_fitted(pipeline)
+    check_fitted(pipeline)
     *preprocessing, (_, estimator) = pipeline.steps
     steps = [(name, step) for name, step in preprocessing if step not in (None, 'passthrough')]
     for name, step in steps:
-        if not isinstance(step, PER_FEATURE_SCALERS):
+        if not is_per_feature_scaler(step):
             raise TypeError(
                 f'Pipeline step {name!r} is a {type(step).__name__}; only per-feature scalers '
-                f'({", ".join(t.__name__ for t in PER_FEATURE_SCALERS)}) can precede the clustering model.')
+                f'({", ".join(name.rsplit(".", 1)[1] for name in PER_FEATURE_SCALERS)}) can precede the clustering model.')
     if not steps:
         return neuralize(estimator, X=X, beta=beta)
     n_features = steps[0][1].n_features_in_
