@@ -73,7 +73,8 @@ def format_inspection(info, as_json=False):
         return json.dumps(info, indent=2, sort_keys=False)
 
     def shape(entry):
-        return '(' + ', '.join(map(str, entry['shape'])) + ')'
+        dims = list(map(str, entry['shape']))
+        return '(' + ', '.join(dims) + (',' if len(dims) == 1 else '') + ')'
 
     lines = [f'{info["path"]}: {info["doc"]}' if info['doc'] else info['path'],
              f'  producer  {info["producer"] or "?"} {info["producer_version"]}'.rstrip(),

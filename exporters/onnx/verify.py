@@ -125,8 +125,8 @@ def _reference_labels(estimator, x64, finite, resolvable, network, failures):
         n_exact = len(decided)
         wrong = resolvable & (network != reference)
         if n_exact:
-            name = (f'{name}, and exact arithmetic on the {n_exact} rows where {name} is less exact than the network '
-                    f'(its |x|^2 - 2 x.mu + |mu|^2 cancels)')
+            name = (f'exact nearest-centre arithmetic on the {n_exact} rows where {name} is less exact than the '
+                    f'network (its |x|^2 - 2 x.mu + |mu|^2 cancels), {name} on the others')
     if wrong.any():
         row = _first(wrong)
         failures.append(f'the neuralized model itself disagrees with {name} on {int(wrong.sum())} rows (first row '
