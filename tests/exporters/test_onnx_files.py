@@ -24,9 +24,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ZYGOTE = r'''
 import os, pickle, sys
 sys.path.insert(0, sys.argv[1])
-import numpy, onnx, onnxruntime, torch, zennit_clusters
+import numpy, onnx, onnxruntime, onnxscript, torch, torch.onnx, zennit_clusters
 from exporters.onnx import export
-import exporters.onnx.graph, exporters.onnx.verify, exporters.onnx.files
+for name in ('graph', 'verify', 'files'):  # import everything the export needs before forking
+    __import__(f'exporters.onnx.{name}')
 with open(sys.argv[2], 'rb') as handle:
     estimator = pickle.load(handle)
 print('ready', flush=True)
@@ -66,13 +67,16 @@ def test_sigkill_at_random_moments_never_leaves_partial_or_temporary_files(wine,
     try:
         assert zygote.stdout.readline().strip() == 'ready'
 
-        def trial(delay):
+        def trial(delay, watch=False):
+            """One export, killed after ``delay`` seconds (None: not killed) or, with ``watch``, the moment
+            anything appears in the (empty) folder, whichever comes first."""
             zygote.stdin.write('export\n')
             zygote.stdin.flush()
             pid = int(zygote.stdout.readline())
             start = time.monotonic()
             if delay is not None:
-                time.sleep(delay)
+                while time.monotonic() - start < delay and not (watch and os.listdir(folder)):
+                    time.sleep(0.002)
                 os.kill(pid, signal.SIGKILL)  # not yet reaped: the pid is still the worker's
             zygote.stdin.write('reap\n')
             zygote.stdin.flush()
@@ -83,21 +87,26 @@ def test_sigkill_at_random_moments_never_leaves_partial_or_temporary_files(wine,
         assert status == 0 and os.listdir(folder) == ['model.onnx']
         _valid_graph(target, estimator, wine)
 
+        # random moments, spread over the whole export, with an older graph in place; and exports into an empty
+        # folder killed the moment anything appears in it (a named temporary file would, as before)
         rng = random.Random(0)
+        plan = [rng.uniform(low, low + 0.15) for low in (0.1, 0.45, 0.75)]
+        plan[1:1] = [None]
+        plan.append(None)
         killed = 0
-        for index in range(5):
-            if index % 2 and target.exists():  # every other trial starts without a file
-                target.unlink()
+        for fraction in plan:
+            watch = fraction is None
+            if watch:
+                target.unlink(missing_ok=True)
             had_file = target.exists()
-            status, _ = trial(rng.uniform(0.0, 1.1 * duration))
+            status, _ = trial(3 * duration if watch else fraction * duration, watch=watch)
             killed += os.WIFSIGNALED(status)
             remaining = os.listdir(folder)
-            # no temporary file, ever; and the target is the old graph, a complete new one, or (if there was
-            # none) absent
+            # no temporary file, ever; the target is the old graph or a complete new one, or absent if there was none
             assert remaining == ['model.onnx'] if had_file else remaining in ([], ['model.onnx']), remaining
             if remaining:
                 _valid_graph(target, estimator, wine)
-        assert killed >= 3  # most workers really died mid-export
+        assert killed >= 2  # most workers really died mid-export
     finally:
         zygote.stdin.close()
         zygote.kill()
