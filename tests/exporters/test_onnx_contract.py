@@ -79,10 +79,7 @@ def test_command_line_keep_unverified(dbscan, tmp_path, capsys, monkeypatch):
         pickle.dump(estimator, handle)
     np.save('train.npy', X)
     arguments = ['dbscan.pkl', '--train-data', 'train.npy', '--explain', '--dtype', 'float32']
-    assert main(arguments) == 1
-    assert 'relevance differs beyond float32 rounding' in capsys.readouterr().err
-    assert not os.path.exists('dbscan.onnx')
-    assert main(arguments + ['--keep-unverified']) == 3
+    assert main(arguments + ['--keep-unverified']) == 3  # without the flag: exit 1 and no file (tested above)
     captured = capsys.readouterr()
     assert 'NOT VERIFIED' in captured.out and 'failed the export check' in captured.err
     assert _metadata('dbscan.onnx')['check'].startswith('FAILED')
