@@ -1,0 +1,217 @@
+"""The ONNX graph of a clustering model: the closed-form explainer, exported with torch's ONNX exporter.
+
+The graph is :func:`zennit_clusters.make_explainer` of the neuralized model, so every family that
+:func:`zennit_clusters.neuralize` supports exports without code of its own here. Its contract is in
+:mod:`exporters.onnx.contract` and ``docs/onnx.md``.
+"""
+import contextlib
+import io
+import re
+import warnings
+
+import numpy as np
+
+from .contract import INPUT_NAME, MIN_OPSET, OUTPUT_NAMES, PRODUCER, ExportError, check_dtype, check_opset, \
+    describe_outputs
+
+__all__ = ['build_graph', 'graph_module', 'type_name', 'set_metadata', 'metadata_of']
+
+
+def type_name(obj):
+    """``module.QualName`` of an object's type, as recorded in the metadata."""
+    kind = type(obj)
+    return f'{kind.__module__}.{kind.__qualname__}'
+
+
+def torch_only():
+    """The package's switch that keeps its compiled CPU code out of a torch export, where it exists.
+
+    ``zennit_clusters.compiled.torch_only()`` is the explicit export mode of the restructured package; older
+    revisions detect tracing themselves, so a context that does nothing is the same there.
+    """
+    try:
+        from zennit_clusters.compiled import torch_only as switch
+    except ImportError:
+        return contextlib.nullcontext()
+    return switch()
+
+
+def _exact_scalar_tensor(s, dtype=1, layout='', device='', pin_memory=False):
+    """ONNX translation of ``aten.scalar_tensor`` keeping the scalar's full precision.
+
+    torch.onnx's default translation (torch 2.14, onnxscript 0.7) makes a float32 constant and casts it,
+    so a float64 graph would multiply by beta rounded to float32 (a 1e-8 relative error in relevance).
+    """
+    import onnx
+    from onnxscript import opset18 as op
+
+    dtype = 1 if dtype in (None, -1) else int(dtype)  # torch's default dtype, float32
+    value = np.array(s, dtype=onnx.helper.tensor_dtype_to_np_dtype(dtype))
+    return op.Constant(value=onnx.numpy_helper.from_array(value))
+
+
+def graph_module(explainer, with_relevance):
+    """The module torch exports: the explainer's outputs, without relevance unless asked for.
+
+    Parameters
+    ----------
+    explainer : torch.nn.Module
+        A closed-form explainer (:func:`zennit_clusters.make_explainer`): ``X -> (label, logits, relevance)``.
+    with_relevance : bool
+        Keep the ``relevance`` output; without it the exporter drops every node only relevance needs.
+
+    Returns
+    -------
+    torch.nn.Module
+    """
+    import torch
+
+    class ClusterGraph(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.explainer = explainer
+
+        def forward(self, X):
+            label, logits, relevance = self.explainer(X)
+            return (label, logits, relevance) if with_relevance else (label, logits)
+
+    return ClusterGraph().eval()
+
+
+def _rename_values(graph, renames):
+    """Rename graph inputs/outputs (and every use) where the exporter did not take the requested names."""
+    for node in graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
+        value.name = renames.get(value.name, value.name)
+
+
+def metadata_of(proto):
+    """``metadata_props`` of a graph as a dict."""
+    return {prop.key: prop.value for prop in proto.metadata_props}
+
+
+def set_metadata(proto, updates):
+    """Add or replace entries of a graph's ``metadata_props`` (in place), keeping the order of the others."""
+    import onnx
+
+    metadata = {**metadata_of(proto), **updates}
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, metadata)
+
+
+def _export_program(module, example, names, opset, source):
+    import torch
+
+    log = io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), \
+                torch_only():
+            warnings.simplefilter('ignore')
+            return torch.onnx.export(
+                module, (example,), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
+                output_names=names, dynamic_shapes={'X': {0: torch.export.Dim('batch')}}, optimize=True,
+                verbose=False, custom_translation_table={torch.ops.aten.scalar_tensor.default: _exact_scalar_tensor})
+    except Exception as error:  # noqa: BLE001 -- the exporter raises many types; all mean the same here
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ''
+        raise ExportError(f'torch.onnx could not export the explainer of {source} '
+                          f'({type(error).__name__}: {first}).') from error
+
+
+def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', opset=MIN_OPSET, source_type=None,
+                precision_note=None):
+    """The ONNX graph of a clustering model, in memory, unchecked (see :func:`exporters.onnx.export`).
+
+    Parameters
+    ----------
+    model_or_estimator : fitted estimator, torch.Tensor, torch.nn.Module or NeuralizedModel
+        Anything :func:`zennit_clusters.neuralize` accepts.
+    explain : bool
+        Add the ``relevance`` output.
+    beta : float, optional
+        Soft-min stiffness of the explanation (>= 0, ``math.inf`` for the nearest competitor only);
+        default the model's own.
+    dtype : {'float32', 'float64'}
+    opset : int
+        ONNX opset, >= 18.
+    source_type : str, optional
+        The type recorded as ``source_type`` in the metadata; default that of ``model_or_estimator``.
+    precision_note : str, optional
+        Recorded as ``dtype_reason`` in the metadata (why this dtype was chosen).
+
+    Returns
+    -------
+    onnx.ModelProto
+        Passed ``onnx.checker.check_model(full_check=True)``.
+    """
+    import onnx
+    import torch
+
+    import zennit_clusters
+    from zennit_clusters import make_explainer, neuralize
+    from zennit_clusters.validation import check_beta
+
+    dtype = check_dtype(dtype)
+    opset = check_opset(opset)
+    model = neuralize(model_or_estimator)
+    beta = model.beta if check_beta(beta) is None else check_beta(beta)
+    torch_dtype = getattr(torch, dtype)
+    explainer = make_explainer(model, beta=beta).to(torch_dtype).eval()
+    names = list(OUTPUT_NAMES if explain else OUTPUT_NAMES[:2])
+    n_clusters, n_features = int(model.n_clusters), int(model.n_features_in_)
+    example = model.cluster_centers.detach().to(torch_dtype).cpu()
+    example = example.repeat(max(1, -(-2 // example.shape[0])), 1)  # >= 2 rows: batch 1 would be specialised
+    proto = _export_program(graph_module(explainer, explain), example, names, opset, model.source).model_proto
+
+    graph = proto.graph
+    if len(graph.input) != 1 or len(graph.output) != len(names):
+        raise ExportError(f'the exported graph has inputs {[v.name for v in graph.input]} and outputs '
+                          f'{[v.name for v in graph.output]}; expected one input and outputs {names}.')
+    renames = {graph.input[0].name: INPUT_NAME, **{value.name: name for value, name in zip(graph.output, names)}}
+    if any(old != new for old, new in renames.items()):
+        _rename_values(graph, renames)
+
+    docs = describe_outputs(n_clusters, n_features, dtype, beta, explain)
+    graph.name = re.sub(r'\W+', '_', f'zennit_clusters_{model.source}').strip('_')
+    graph.doc_string = f'NEON cluster evidence{" and explanation" if explain else ""} of a {model.source} model.'
+    graph.input[0].doc_string = f'{dtype} (batch, {n_features}): the points to assign (and explain).'
+    for value in graph.output:
+        value.doc_string = docs[value.name]
+    proto.producer_name = PRODUCER
+    proto.producer_version = zennit_clusters.__version__
+    proto.doc_string = graph.doc_string
+    metadata = {
+        'producer': PRODUCER,
+        'producer_version': zennit_clusters.__version__,
+        'exporter': f'torch {torch.__version__} (torch.onnx, dynamo)',
+        'source_model': str(model.source),
+        'source_type': source_type or type_name(model_or_estimator),
+        'neuralized_model': type(model).__name__,
+        'n_clusters': str(n_clusters),
+        'n_features': str(n_features),
+        'beta': repr(float(beta)),
+        'dtype': dtype,
+        'explain': 'true' if explain else 'false',
+        'input.X': graph.input[0].doc_string,
+    }
+    if precision_note:
+        metadata['dtype_reason'] = precision_note
+    if isinstance(getattr(explainer, 'centre', None), torch.Tensor):
+        metadata['centring'] = ('the graph subtracts a fixed centre (the mean of the model\'s centres, computed in '
+                                'float64) from X first, so float32 stays exact on data far from the origin')
+    elif hasattr(explainer, 'centre'):
+        metadata['centring'] = ('none: the model\'s centre is zero (by default because the mean of its centres, '
+                                'means or members lies within half their spread of the origin, where subtracting '
+                                'it would not make float32 more exact)')
+    metadata.update({f'output.{name}': doc for name, doc in docs.items()})
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, metadata)
+    if proto.ByteSize() > 2 ** 31 - 1:
+        raise ExportError(f'the graph is {proto.ByteSize() / 2 ** 30:.1f} GiB; ONNX files are limited to 2 GiB '
+                          '(too many clusters or features).')
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as error:  # noqa: BLE001 -- ValidationError, InferenceError
+        raise ExportError(f'the exported graph fails onnx.checker: {error}') from error
+    return proto
