@@ -23,19 +23,6 @@ def type_name(obj):
     return f'{kind.__module__}.{kind.__qualname__}'
 
 
-def torch_only():
-    """The package's switch that keeps its compiled CPU code out of a torch export, where it exists.
-
-    ``zennit_clusters.compiled.torch_only()`` is the explicit export mode of the restructured package; older
-    revisions detect tracing themselves, so a context that does nothing is the same there.
-    """
-    try:
-        from zennit_clusters.compiled import torch_only as switch
-    except ImportError:
-        return contextlib.nullcontext()
-    return switch()
-
-
 def _exact_scalar_tensor(s, dtype=1, layout='', device='', pin_memory=False):
     """ONNX translation of ``aten.scalar_tensor`` keeping the scalar's full precision.
 
@@ -104,10 +91,12 @@ def set_metadata(proto, updates):
 def _export_program(module, example, names, opset, source):
     import torch
 
+    from zennit_clusters import compiled
+
     log = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), \
-                torch_only():
+                compiled.torch_only():
             warnings.simplefilter('ignore')
             return torch.onnx.export(
                 module, (example,), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
@@ -197,10 +186,10 @@ def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', o
     }
     if precision_note:
         metadata['dtype_reason'] = precision_note
-    if isinstance(getattr(explainer, 'centre', None), torch.Tensor):
+    if explainer.origin is not None:  # every Explainer declares the origin of its centred frame
         metadata['centring'] = ('the graph subtracts a fixed centre (the mean of the model\'s centres, computed in '
                                 'float64) from X first, so float32 stays exact on data far from the origin')
-    elif hasattr(explainer, 'centre'):
+    else:
         metadata['centring'] = ('none: the model\'s centre is zero (by default because the mean of its centres, '
                                 'means or members lies within half their spread of the origin, where subtracting '
                                 'it would not make float32 more exact)')

@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 import zennit_clusters
 from zennit_clusters import explain, neuralize
-from zennit_clusters.converters import _CONVERTERS
+from zennit_clusters.core import converter_for, families as registered_families
 from exporters.onnx import export, make_session
 
 
@@ -233,8 +233,7 @@ def test_rows_with_nan_or_infinity_get_label_minus_one(exported, digits):
 
 def _families(wine):
     """One fitted model per converter of the registry: (model, training data or None)."""
-    from zennit_clusters.converters.deep import CentroidHead
-    from zennit_clusters.kernel_kmeans import KernelKMeans
+    from zennit_clusters import CentroidHead, KernelKMeans
 
     scaled = StandardScaler().fit_transform(wine)
     centroids = KMeans(3, n_init=1, random_state=0).fit(scaled).cluster_centers_
@@ -258,13 +257,8 @@ def families(wine, models):
 
 
 def test_every_registered_family_has_an_export_case(families):
-    covered = set()
-    for model, _ in families.values():
-        for type_ in type(model).__mro__:
-            if type_ in _CONVERTERS:
-                covered.add(_CONVERTERS[type_].__name__)
-                break
-    registered = {converter.__name__ for converter in _CONVERTERS.values()}
+    covered = {converter_for(type(model)).__name__ for model, _ in families.values()}
+    registered = {converter.__name__ for family in registered_families() for converter in family.converters.values()}
     missing = registered - covered - set(NOT_EXPORTABLE)
     assert not missing, f'converters without an export test case: {sorted(missing)}'
 
