@@ -30,7 +30,7 @@ from exporters.onnx import main
 from zennit_clusters import neuralize
 from zennit_clusters.converters import _CONVERTERS
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CUDA = 'CUDAExecutionProvider' in onnxruntime.get_available_providers()
 
 
@@ -146,7 +146,7 @@ def test_allow_list_covers_the_registry_and_nothing_dangerous():
 def test_allow_types_extends_the_list(tmp_path, monkeypatch):
     import collections
 
-    monkeypatch.setattr(loading, '_ESTIMATOR_INTERNALS', {k: set(v) for k, v in loading._ESTIMATOR_INTERNALS.items()})
+    monkeypatch.setattr(loading.registry, '_ESTIMATOR_INTERNALS', {k: set(v) for k, v in loading._ESTIMATOR_INTERNALS.items()})
     estimator = KMeans(2, n_init=1).fit(np.eye(4))
     estimator.extra_ = collections.OrderedDict(a=1)  # an attribute of a type no supported model holds
     path = save(estimator, tmp_path / 'extra.pkl', 'pickle4')
