@@ -1,0 +1,135 @@
+"""The hostile corpus of issue 14 through ``load_model`` and through the command line under a memory cap.
+
+Every file must end in a one-line refusal (exit status 1 on the command line: no signal, no timeout), its
+payload must never run, and the process must be as it was: later loads of good files, ``joblib.load`` and
+protocol-0 pickling still work, and no admitted class or function was modified.
+"""
+import copyreg
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+
+from exporters.loading import ModelFileError, UnsafePickleError, load_model
+
+import hostile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CAP = 6 << 30
+TIMEOUT = 60
+
+
+@pytest.fixture(scope='module')
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('hostile')
+    names, marker = hostile.write_corpus(folder)
+    good = folder / 'good'
+    good.mkdir()
+    kmeans = KMeans(3, n_init=1, random_state=0).fit(np.random.default_rng(0).normal(size=(30, 4)))
+    joblib.dump(kmeans, good / 'good.joblib')
+    with open(good / 'good.pkl', 'wb') as handle:
+        pickle.dump(kmeans, handle, protocol=0)
+    return folder, names, marker, kmeans
+
+
+def process_state():
+    """What the tampering files would change: the attributes of the admitted classes and functions."""
+    from joblib.numpy_pickle import NumpyArrayWrapper
+    from sklearn.cluster._bisect_k_means import _BisectingTree
+    return ({key: id(value) for key, value in vars(NumpyArrayWrapper).items()},
+            {key: id(value) for key, value in vars(_BisectingTree).items()},
+            dict(vars(copyreg._reconstructor)), copyreg._reconstructor.__defaults__,
+            copyreg._reconstructor.__code__)
+
+
+def good_files_still_load(folder, kmeans):
+    x = np.random.default_rng(1).normal(size=(10, 4))
+    for name in ('good.joblib', 'good.pkl'):
+        np.testing.assert_array_equal(load_model(folder / 'good' / name).predict(x), kmeans.predict(x))
+    np.testing.assert_array_equal(joblib.load(folder / 'good' / 'good.joblib').predict(x), kmeans.predict(x))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(kmeans, protocol=0)).predict(x), kmeans.predict(x))
+
+
+def test_the_corpus_is_complete(corpus):
+    _, names, _, _ = corpus
+    for name in ('lloyd.pkl', 'dtype-record.pkl', 'dtype-object.pkl', 'build-wrapper.pkl', 'build-tree.pkl',
+                 'build-reconstructor.pkl', 'bisecting-dag.pkl', 'shared-rows.pkl', 'shared-lists.pkl',
+                 'zlib-bomb.joblib', 'bomb.skops', 'zero-stride.pt', 'system.pt', 'sparse.pt', 'meta.pt'):
+        assert name in names
+    assert os.path.getsize(corpus[0] / 'lloyd.pkl') <= 300 and os.path.getsize(corpus[0] / 'shared-lists.pkl') < 2048
+
+
+EXPECTED = {
+    'lloyd.pkl': 'it calls sklearn.cluster._kmeans._kmeans_single_lloyd',
+    'dtype-record.pkl': 'record dtype has a field',
+    'dtype-object.pkl': 'object array',
+    'build-wrapper.pkl': 'sets state on joblib.numpy_pickle.NumpyArrayWrapper',
+    'build-tree.pkl': 'sets state on sklearn.cluster._bisect_k_means._BisectingTree',
+    'build-reconstructor.pkl': 'sets state on copyreg._reconstructor',
+    'bisecting-dag.pkl': '_bisecting_tree',
+    'shared-rows.pkl': 'cluster_centers_ is a list',
+    'shared-rows-extra.pkl': 'shared references expand',
+    'shared-lists.pkl': 'shared references expand',
+    'zlib-bomb.joblib': 'memory budget',
+    'bomb.skops': 'memory budget',
+    'zero-stride.pt': 'zero stride',
+    'system.pt': 'posix.system' if os.name == 'posix' else 'nt.system',
+    'sparse.pt': 'sparse tensor',
+    'meta.pt': 'meta tensor',
+    'eval.pth': 'builtins.eval',
+}
+
+
+def test_every_hostile_file_is_refused_through_the_api(corpus):
+    folder, names, marker, kmeans = corpus
+    before = process_state()
+    for name in names:
+        if name == 'good':
+            continue
+        with pytest.raises((UnsafePickleError, ModelFileError)) as refused:
+            load_model(folder / name)
+        message = str(refused.value)
+        assert '\n' not in message and str(folder / name) in message, message
+        assert EXPECTED.get(name, 'refused to load') in message, message
+        if name.endswith('.skops'):
+            assert 'pickle files' not in message.lower()
+        assert not marker.exists(), name
+        assert process_state() == before, name
+        good_files_still_load(folder, kmeans)
+
+
+def test_every_hostile_file_is_refused_by_the_command_line_under_a_memory_cap(corpus):
+    folder, names, marker, _ = corpus
+    files = [str(folder / name) for name in names if name != 'good']
+    environment = {**os.environ, 'PYTHONPATH': ROOT + os.pathsep + os.environ.get('PYTHONPATH', '')}
+    result = subprocess.run([sys.executable, os.path.join(HERE, 'capped.py'), str(CAP), str(TIMEOUT), *files],
+                            cwd=folder, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for outcome in json.loads(result.stdout):
+        assert not outcome['timed_out'] and outcome['exit'] == 1, outcome
+        stderr = outcome['stderr']
+        assert stderr.startswith('error: ') and stderr.strip().count('\n') == 0, outcome
+        assert 'Traceback' not in stderr and outcome['file'] in stderr, outcome
+        assert EXPECTED.get(outcome['file'], 'refused to load') in stderr, outcome
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('name', ['lloyd.pkl', 'zero-stride.pt'])
+def test_python_dash_m_under_a_memory_cap(corpus, name):
+    """The real entry point, a fresh interpreter per file, for two of the files."""
+    folder, _, marker, _ = corpus
+    environment = {**os.environ, 'PYTHONPATH': ROOT + os.pathsep + os.environ.get('PYTHONPATH', '')}
+    cap = f'import resource; resource.setrlimit(resource.RLIMIT_AS, ({CAP}, {CAP}))'
+    result = subprocess.run([sys.executable, '-c', f'{cap}; import runpy, sys; sys.argv = ["exporters.onnx", '
+                             f'{name!r}]; runpy.run_module("exporters.onnx", run_name="__main__")'],
+                            cwd=folder, env=environment, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith('error: refused to load') and result.stderr.strip().count('\n') == 0
+    assert not marker.exists()
