@@ -87,13 +87,12 @@ class BudgetedReader:
         return len(data)
 
     def readline(self, size=-1):
-        # text opcodes of protocols 0-1: a line is short; read at most 64 KiB per line
-        limit = 1 << 16 if size is None or size < 0 else min(size, 1 << 16)
-        self.budget.spend(limit, self.what)
+        # text opcodes of protocols 0-1 (protocol 0 spells array data as one text line): read at most
+        # what the budget has left, so that a stream without newlines cannot be read whole
+        left = self.budget.max_bytes - self.budget.used_bytes
+        limit = left + 1 if size is None or size < 0 else min(size, left + 1)
         line = self.raw.readline(limit)
-        self.budget.used_bytes -= limit - len(line)
-        if len(line) == limit and not line.endswith(b'\n'):
-            raise Refusal('it holds a text line longer than 64 KiB', 'which no model holds', 'long line')
+        self.budget.spend(len(line), self.what)
         return line
 
     def peek(self, n=1):

@@ -39,6 +39,27 @@ def corpus(tmp_path_factory):
     return folder, names, marker, kmeans
 
 
+@pytest.fixture(scope='module')
+def cli_runs(corpus):
+    """Start the command-line processes as soon as the corpus exists, so that they run beside the API test."""
+    folder, names, _, _ = corpus
+    environment = {**os.environ, 'PYTHONPATH': ROOT + os.pathsep + os.environ.get('PYTHONPATH', '')}
+    files = [str(folder / name) for name in names if name != 'good']
+    driver = subprocess.Popen([sys.executable, os.path.join(HERE, 'capped.py'), str(CAP), str(TIMEOUT), *files],
+                              cwd=folder, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cap = f'import resource; resource.setrlimit(resource.RLIMIT_AS, ({CAP}, {CAP}))'
+    direct = {name: subprocess.Popen(
+        [sys.executable, '-c', f'{cap}; import runpy, sys; sys.argv = ["exporters.onnx", {name!r}]; '
+         'runpy.run_module("exporters.onnx", run_name="__main__")'],
+        cwd=folder, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name in ('lloyd.pkl', 'zero-stride.pt')}
+    yield driver, direct
+    for process in (driver, *direct.values()):
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def process_state():
     """What the tampering files would change: the attributes of the admitted classes and functions."""
     from joblib.numpy_pickle import NumpyArrayWrapper
@@ -87,7 +108,7 @@ EXPECTED = {
 }
 
 
-def test_every_hostile_file_is_refused_through_the_api(corpus):
+def test_every_hostile_file_is_refused_through_the_api(corpus, cli_runs):
     folder, names, marker, kmeans = corpus
     before = process_state()
     for name in names:
@@ -105,31 +126,29 @@ def test_every_hostile_file_is_refused_through_the_api(corpus):
         good_files_still_load(folder, kmeans)
 
 
-def test_every_hostile_file_is_refused_by_the_command_line_under_a_memory_cap(corpus):
-    folder, names, marker, _ = corpus
-    files = [str(folder / name) for name in names if name != 'good']
-    environment = {**os.environ, 'PYTHONPATH': ROOT + os.pathsep + os.environ.get('PYTHONPATH', '')}
-    result = subprocess.run([sys.executable, os.path.join(HERE, 'capped.py'), str(CAP), str(TIMEOUT), *files],
-                            cwd=folder, env=environment, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    for outcome in json.loads(result.stdout):
+@pytest.mark.slow
+def test_every_hostile_file_is_refused_by_the_command_line_under_a_memory_cap(corpus, cli_runs):
+    """``capped.py``: one forked child per file running the command line, RLIMIT_AS 6 GiB, a timeout."""
+    folder, _, marker, _ = corpus
+    driver, _ = cli_runs
+    stdout, stderr = driver.communicate(timeout=300)
+    assert driver.returncode == 0, stderr[-2000:]
+    for outcome in json.loads(stdout):
         assert not outcome['timed_out'] and outcome['exit'] == 1, outcome
-        stderr = outcome['stderr']
-        assert stderr.startswith('error: ') and stderr.strip().count('\n') == 0, outcome
-        assert 'Traceback' not in stderr and outcome['file'] in stderr, outcome
-        assert EXPECTED.get(outcome['file'], 'refused to load') in stderr, outcome
+        message = outcome['stderr']
+        assert message.startswith('error: ') and message.strip().count('\n') == 0, outcome
+        assert 'Traceback' not in message and outcome['file'] in message, outcome
+        assert EXPECTED.get(outcome['file'], 'refused to load') in message, outcome
     assert not marker.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', ['lloyd.pkl', 'zero-stride.pt'])
-def test_python_dash_m_under_a_memory_cap(corpus, name):
+def test_python_dash_m_under_a_memory_cap(corpus, cli_runs, name):
     """The real entry point, a fresh interpreter per file, for two of the files."""
-    folder, _, marker, _ = corpus
-    environment = {**os.environ, 'PYTHONPATH': ROOT + os.pathsep + os.environ.get('PYTHONPATH', '')}
-    cap = f'import resource; resource.setrlimit(resource.RLIMIT_AS, ({CAP}, {CAP}))'
-    result = subprocess.run([sys.executable, '-c', f'{cap}; import runpy, sys; sys.argv = ["exporters.onnx", '
-                             f'{name!r}]; runpy.run_module("exporters.onnx", run_name="__main__")'],
-                            cwd=folder, env=environment, capture_output=True, text=True, timeout=TIMEOUT)
-    assert result.returncode == 1, result.stderr
-    assert result.stderr.startswith('error: refused to load') and result.stderr.strip().count('\n') == 0
+    _, _, marker, _ = corpus
+    process = cli_runs[1][name]
+    _, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 1, stderr
+    assert stderr.startswith('error: refused to load') and stderr.strip().count('\n') == 0
     assert not marker.exists()
