@@ -14,13 +14,12 @@ be plain data of bounded size (``graph``) and every estimator against what its f
 yourself. See ``docs/loading.md`` for the threat model.
 """
 import os
-import pickle
 
 from .budget import (DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_OBJECTS, Budget,
                      _size)
 from .errors import TRUST_FLAG, ModelFileError, Refusal, UnsafePickleError
-from .registry import (BASE_NAMES, DECLARATION_ATTRIBUTES, _ESTIMATOR_INTERNALS, _registered_estimators,
-                       allow_types, allowed_names, estimator_names, supported_list)
+from .registry import (BASE_NAMES, DECLARATION_ATTRIBUTES, _ESTIMATOR_INTERNALS,  # noqa: F401 -- re-exported
+                       _registered_estimators, allow_types, allowed_names, estimator_names, supported_list)
 
 __all__ = [
     'load_model', 'allow_types', 'allowed_names', 'UnsafePickleError', 'ModelFileError', 'PICKLE_SUFFIXES',
@@ -158,7 +157,3 @@ def load_model(path, trust_pickle=False, *, max_file_bytes=DEFAULT_MAX_FILE_BYTE
         raise ModelFileError(f'{source} is not a readable {kind} model file (corrupt or truncated?): '
                              f'{detail[:300]}') from None
     return _check_is_model(obj, source)
-
-
-# kept for code that reached into the old single module
-_UNUSED = (BASE_NAMES, DECLARATION_ATTRIBUTES, _ESTIMATOR_INTERNALS, _registered_estimators, pickle)

@@ -130,7 +130,8 @@ def _mixture(estimator):
     array(estimator, 'means_', ('K', 'D'), sizes=sizes)
     array(estimator, 'weights_', ('K',), sizes=sizes)
     for attribute in ('precisions_cholesky_', 'covariances_', 'precisions_'):
-        array(estimator, attribute, COVARIANCE_SHAPES[covariance], sizes=sizes, optional=attribute != 'precisions_cholesky_')
+        array(estimator, attribute, COVARIANCE_SHAPES[covariance], sizes=sizes,
+              optional=attribute != 'precisions_cholesky_')
     if type(estimator).__name__ == 'BayesianGaussianMixture':
         prior = choice(estimator, 'weight_concentration_prior_type', ('dirichlet_process', 'dirichlet_distribution'))
         for attribute in ('mean_precision_', 'degrees_of_freedom_'):

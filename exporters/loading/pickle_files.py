@@ -18,7 +18,7 @@ class JoblibArray:
 def read_joblib_array(unpickler, wrapper, state):
     """The array a NumpyArrayWrapper announces, read from the stream by the loader with the declared size
     checked against the budget before anything is allocated."""
-    if not isinstance(state, dict) or not set(state) <= _WRAPPER_KEYS or not {'subclass', 'shape', 'dtype'} <= set(state):
+    if not isinstance(state, dict) or not {'subclass', 'shape', 'dtype'} <= set(state) <= _WRAPPER_KEYS:
         raise Refusal('it holds a joblib array header with unexpected fields', 'which joblib never writes',
                       'joblib array header')
     subclass, shape, order = state['subclass'], state['shape'], state.get('order', 'C')
