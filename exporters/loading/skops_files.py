@@ -86,8 +86,8 @@ def unknown_skops_type(name, source):
 
 def load_skops(source, budget, allowed):
     """Inspect, check the types the file names against ``allowed``, then ``skops.io.load``."""
-    import skops.io
     inspect_archive(source, budget)
+    import skops.io  # seconds on first import: after the archive checks, so that a refusal is immediate
     untrusted = skops.io.get_untrusted_types(file=source)
     for name in untrusted:
         if name not in allowed:
