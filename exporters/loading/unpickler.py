@@ -179,6 +179,48 @@ class RestrictedUnpickler(pickle._Unpickler):
             _set_instance_state(target, state)
     dispatch[pickle.BUILD[0]] = load_build
 
+    # ----------------------------------------------------------------------------------- containers
+    def _check_container(self, target, kinds):
+        """Item opcodes call the target's own ``__setitem__``/``append``/``add``: only for plain containers
+        (and fresh dict subclasses such as OrderedDict), never for an array, estimator or sparse matrix."""
+        if type(target) in kinds or (isinstance(target, dict) and dict in kinds and self.is_fresh(target)):
+            return
+        name = target.name if isinstance(target, Marker) else type(target).__name__
+        raise Refusal(f'it adds items to a {name}', 'only plain lists, dicts and sets are filled item by item',
+                      'items on ' + name)
+
+    def _marked(self):
+        return self.metastack[-1][-1] if self.metastack and self.metastack[-1] else None
+
+    def load_setitem(self):
+        if len(self.stack) < 3:
+            raise pickle.UnpicklingError('SETITEM on a short stack')
+        self._check_container(self.stack[-3], (dict,))
+        pickle._Unpickler.load_setitem(self)
+    dispatch[pickle.SETITEM[0]] = load_setitem
+
+    def load_setitems(self):
+        self._check_container(self._marked(), (dict,))
+        pickle._Unpickler.load_setitems(self)
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+
+    def load_append(self):
+        if len(self.stack) < 2:
+            raise pickle.UnpicklingError('APPEND on a short stack')
+        self._check_container(self.stack[-2], (list,))
+        pickle._Unpickler.load_append(self)
+    dispatch[pickle.APPEND[0]] = load_append
+
+    def load_appends(self):
+        self._check_container(self._marked(), (list,))
+        pickle._Unpickler.load_appends(self)
+    dispatch[pickle.APPENDS[0]] = load_appends
+
+    def load_additems(self):
+        self._check_container(self._marked(), (set,))
+        pickle._Unpickler.load_additems(self)
+    dispatch[pickle.ADDITEMS[0]] = load_additems
+
     # ----------------------------------------------------------------------------------- refusals
     def _refuse(self, what):
         raise Refusal(f'it uses {what}', 'which no supported model\'s file holds', what)

@@ -76,6 +76,11 @@ def build_on_class(target):
     return b'\x80\x02' + _global(module, name) + state + b'b' + _global('os', 'system') + b'.'
 
 
+def item_on_array():
+    """An array filled, after its state, by ``SETITEM``: the file calling ``ndarray.__setitem__`` itself."""
+    return pickle.dumps(np.zeros(3), protocol=2)[:-1] + b'K\x00K\x05s.'
+
+
 def bisecting_dag(levels=41):
     """A BisectingKMeans whose tree shares every node's children: 2^levels paths from a 9 KB file."""
     from sklearn.cluster import BisectingKMeans
@@ -190,6 +195,7 @@ def write_corpus(folder):
         'build-wrapper.pkl': build_on_class('joblib.numpy_pickle.NumpyArrayWrapper'),
         'build-tree.pkl': build_on_class('sklearn.cluster._bisect_k_means._BisectingTree'),
         'build-reconstructor.pkl': build_on_class('copyreg._reconstructor'),
+        'item-on-array.pkl': item_on_array(),
         'bisecting-dag.pkl': bisecting_dag(),
         'shared-rows.pkl': shared_rows(),
         'shared-rows-extra.pkl': shared_rows('extra_'),

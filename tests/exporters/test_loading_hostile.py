@@ -94,6 +94,7 @@ EXPECTED = {
     'build-wrapper.pkl': 'sets state on joblib.numpy_pickle.NumpyArrayWrapper',
     'build-tree.pkl': 'sets state on sklearn.cluster._bisect_k_means._BisectingTree',
     'build-reconstructor.pkl': 'sets state on copyreg._reconstructor',
+    'item-on-array.pkl': 'adds items to a ndarray',
     'bisecting-dag.pkl': '_bisecting_tree',
     'shared-rows.pkl': 'cluster_centers_ is a list',
     'shared-rows-extra.pkl': 'shared references expand',
