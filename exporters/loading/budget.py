@@ -69,12 +69,15 @@ class BudgetedReader:
 
     Decompressing readers (zlib, gzip, ...) allocate what ``read(n)`` asks for, so ``n`` is checked first.
     """
-    def __init__(self, raw, budget, what='the decompressed stream'):
-        self.raw, self.budget, self.what = raw, budget, what
+    def __init__(self, raw, budget, what='the decompressed stream', size=None):
+        self.raw, self.budget, self.what, self.left = raw, budget, what, size
 
     def read(self, n=-1):
         if n is None or n < 0:
             raise Refusal('it asks to read an unbounded amount', 'which the loader never does', 'unbounded read')
+        if self.left is not None:  # a plain file: a read past its end is a truncated file, not a bomb
+            n = min(n, self.left)
+            self.left -= n
         self.budget.spend(n, self.what)
         data = self.raw.read(n)
         self.budget.used_bytes -= n - len(data)

@@ -1,4 +1,6 @@
 """Plain pickles and joblib files (joblib's reader handles both, compressed or not)."""
+import os
+
 import numpy as np
 
 from .budget import BudgetedReader
@@ -120,7 +122,9 @@ def load_pickle(source, budget):
                 # joblib < 0.10 kept arrays in companion .npy files loaded with pickling allowed
                 raise Refusal('it was written by joblib < 0.10', 'whose companion files cannot be checked',
                               'joblib < 0.10 format')
-            reader = BudgetedReader(stream, budget, 'decompressed bytes' if stream is not handle else 'file bytes')
+            plain = stream is handle
+            reader = BudgetedReader(stream, budget, 'file bytes' if plain else 'decompressed bytes',
+                                    size=os.path.getsize(source) - handle.tell() if plain else None)
             unpickler = RestrictedUnpickler(reader, names, budget, unknown=unknown_name)
             unpickler.build_hooks[WRAPPER] = (JoblibArray, read_joblib_array)
             obj = unpickler.load()
