@@ -101,8 +101,11 @@ def _parser():
                         'provider for the check (default cpu; cuda needs the onnxruntime-gpu package)')
     parser.add_argument('--keep-unverified', action='store_true', help='write the graph even if it fails the '
                         'check; its metadata then records that it failed and by how much (exit status 3)')
-    parser.add_argument('--trust-pickle', action='store_true', help='load the model file without the allow-list: '
-                        'ONLY for files you made yourself, since a pickle can run any code when loaded')
+    parser.add_argument('--trust-pickle', action='store_true',
+                        help='load the model file with no checks at all (joblib.load, torch.load(weights_only=False), '
+                        'skops trusting every type): ONLY for files you made yourself, since such a file can run '
+                        'any code, corrupt or modify the process, or exhaust its memory when loaded '
+                        '(see docs/loading.md)')
     parser.add_argument('--debug', action='store_true', help='on errors, show the full Python traceback')
     return parser
 

@@ -28,9 +28,9 @@ import exporters.loading as loading
 from exporters.loading import ModelFileError, UnsafePickleError, allow_types, allowed_names, load_model
 from exporters.onnx import main
 from zennit_clusters import neuralize
-from zennit_clusters.converters import _CONVERTERS
+from zennit_clusters.core import families
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CUDA = 'CUDAExecutionProvider' in onnxruntime.get_available_providers()
 
 
@@ -59,7 +59,7 @@ def touch(marker):
 @pytest.fixture(scope='module')
 def estimators(wine):
     """Every scikit-learn family the converters register, fitted on wine."""
-    from zennit_clusters.kernel_kmeans import KernelKMeans
+    from zennit_clusters import KernelKMeans
 
     scaled = StandardScaler().fit_transform(wine)
     return {
@@ -115,7 +115,7 @@ def test_object_arrays_load_through_the_allow_list(wine, tmp_path):
 
 
 def test_torch_files_with_centroids(tmp_path):
-    from zennit_clusters.converters.deep import CentroidHead
+    from zennit_clusters import CentroidHead
 
     centroids = torch.randn(4, 6, dtype=torch.float64)
     torch.save(centroids, tmp_path / 'centroids.pt')
@@ -133,9 +133,10 @@ def test_torch_files_with_centroids(tmp_path):
 
 def test_allow_list_covers_the_registry_and_nothing_dangerous():
     names = allowed_names()
-    for type_ in _CONVERTERS:
-        if not issubclass(type_, (torch.Tensor, torch.nn.Module)):
-            assert f'{type_.__module__}.{type_.__qualname__}' in names
+    for family in families():
+        for name in family.converters:
+            if name not in family.torch_types:
+                assert name in names
     assert loading.BASE_NAMES <= names
     for dangerous in ('builtins.eval', 'builtins.exec', 'builtins.getattr', 'builtins.__import__', 'os.system',
                       'posix.system', 'subprocess.Popen', 'builtins.open', 'io.open', 'functools.partial',
@@ -146,7 +147,7 @@ def test_allow_list_covers_the_registry_and_nothing_dangerous():
 def test_allow_types_extends_the_list(tmp_path, monkeypatch):
     import collections
 
-    monkeypatch.setattr(loading, '_ESTIMATOR_INTERNALS', {k: set(v) for k, v in loading._ESTIMATOR_INTERNALS.items()})
+    monkeypatch.setattr(loading.registry, '_ESTIMATOR_INTERNALS', {k: set(v) for k, v in loading._ESTIMATOR_INTERNALS.items()})
     estimator = KMeans(2, n_init=1).fit(np.eye(4))
     estimator.extra_ = collections.OrderedDict(a=1)  # an attribute of a type no supported model holds
     path = save(estimator, tmp_path / 'extra.pkl', 'pickle4')
