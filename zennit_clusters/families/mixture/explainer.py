@@ -2,10 +2,10 @@
 import torch
 
 from ...core import Explainer, labels_and_explained
-from ...equations import pair_margins, pair_weights, soft_min, softmin_shares
+from ...equations import soft_min, softmin_shares
 from ...validation import sign_epsilon
-from .equations import (diagonal_scores, mixture_constant, precision_products, quadratic_relevance, quadratic_scores,
-                        quadratic_terms, root_point_relevance, segment_relevance, stabilized_factors)
+from .equations import stabilized_factors
+from .splits import SPLITS
 
 __all__ = ['MixtureExplainer']
 
@@ -53,6 +53,7 @@ class MixtureExplainer(Explainer):
         for name in names:
             self.register_buffer(name, getattr(ratio, name).clone())
         self.covariance_type = ratio.covariance_type
+        self.split = SPLITS[ratio.covariance_type]
         self.cluster = cluster
         self.beta = beta
         self.epsilon = epsilon
@@ -68,42 +69,18 @@ class MixtureExplainer(Explainer):
         """``(label, logits, relevance, constant)``; see the class notes."""
         x = x if self.origin is None else x - self.origin
         n_rows, n_clusters = x.shape[0], self.means.shape[0]
-        products = None
-        if self.covariance_type == 'tied':
-            h = torch.nn.functional.linear(x, self.weight, self.offset)
-        else:
-            if self.precisions.dim() == 2:
-                scores = diagonal_scores(x, self.means, self.precisions, self.biases)
-            else:
-                products = precision_products(x, self.precisions)
-                scores = quadratic_scores(quadratic_terms(x, self.means, self.precisions, products),
-                                             self.biases)
-            h = pair_margins(scores, self.own.flatten(), self.rival.flatten()).masked_fill(self.null.flatten(), 0.0)
+        h, products = self.split.log_ratios(self, x)
         h = h.reshape(n_rows, n_clusters, n_clusters - 1)
         logits = soft_min(h, self.valid, 1.0)
         label, explained = labels_and_explained(logits, self.cluster)
-        index = explained.reshape(n_rows, 1, 1).expand(n_rows, 1, n_clusters - 1)
-        margins = h.gather(1, index).squeeze(1)
+        # the explained cluster's pairs, c (K - 1) + j, in the layer's flat order
+        pairs = explained.unsqueeze(1) * (n_clusters - 1) + torch.arange(n_clusters - 1, device=x.device)
+        margins = h.flatten(1).gather(1, pairs)
         evidence = logits.gather(1, explained.unsqueeze(1))
         pair_relevance = softmin_shares(margins, self.valid[explained], self.beta) * evidence
         epsilon = sign_epsilon(x.dtype) if self.epsilon is None else self.epsilon
         factors, remainder = stabilized_factors(pair_relevance, margins, epsilon)
-        if self.covariance_type == 'tied':
-            factors = torch.zeros_like(h).scatter(1, index, factors.unsqueeze(1)).flatten(1)
-            relevance = root_point_relevance(x, self.weight, self.root, factors)
-            constant = factors @ self.kappa
-        elif self.covariance_type == 'full':
-            n_features = x.shape[1]
-            root = self.root.reshape(n_clusters, n_clusters - 1, n_features)[explained]
-            slope = self.slope.reshape(n_clusters, n_clusters - 1, n_features)[explained]
-            relevance = segment_relevance(x, products, self.own[explained], self.rival[explained], root, slope,
-                                             factors)
-            constant = (factors * self.kappa.reshape(n_clusters, n_clusters - 1)[explained]).sum(1)
-        else:
-            weights = pair_weights(factors, self.own[explained], self.rival[explained], n_clusters)
-            relevance = quadratic_relevance(x, self.means, self.precisions, weights,
-                                               reference=self.means[explained])
-            constant = mixture_constant(weights, self.biases)
+        relevance, constant = self.split.relevance(self, x, factors, pairs, products, reference_component=explained)
         return label, logits, relevance, constant + remainder
 
     def forward(self, x):

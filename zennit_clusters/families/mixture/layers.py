@@ -2,10 +2,11 @@
 import torch
 
 from ...core import CentredFrameLayer, NeuralizedModel
-from ...equations import pair_margins, soft_min
+from ...equations import soft_min
 from ...validation import check_beta, check_layer_input, frame_origin
 from ..centroids.layers import flat_pairs
-from .equations import diagonal_scores, quadratic_scores, quadratic_terms, segment_roots, tied_root_points
+from .equations import segment_roots, tied_root_points
+from .splits import SPLITS
 
 __all__ = ['COVARIANCE_TYPES', 'GaussianLogRatio', 'SoftMinPool', 'NeuralizedMixture']
 
@@ -114,19 +115,14 @@ class GaussianLogRatio(CentredFrameLayer):
         check_layer_input(x, self.n_features, type(self).__name__)
         return x - self._buffer('origin', x)
 
-    def scores(self, x):
-        """Component log-scores ``s_k = log pi_k N(x|k)`` of centred inputs, (N, K); not for tied mixtures."""
-        means, precisions, biases = (self._buffer(name, x) for name in ('means', 'precisions', 'biases'))
-        if precisions.dim() == 2:
-            return diagonal_scores(x, means, precisions, biases)
-        return quadratic_scores(quadratic_terms(x, means, precisions), biases)
+    @property
+    def split(self):
+        """The strategy of this covariance type (:mod:`.splits`): its log-ratios and their relevance rule."""
+        return SPLITS[self.covariance_type]
 
     def log_ratios(self, x):
         """Pairwise log-ratios (N, K (K - 1)) of centred inputs, pairs flattened in row-major order."""
-        if self.linear:
-            return torch.nn.functional.linear(x, self._buffer('weight', x), self._buffer('offset', x))
-        own, rival = self.own.flatten().to(x.device), self.rival.flatten().to(x.device)
-        return pair_margins(self.scores(x), own, rival).masked_fill(self.null.flatten().to(x.device), 0.0)
+        return self.split.log_ratios(self, x)[0]
 
     def forward(self, x):
         x = self.centred(x)

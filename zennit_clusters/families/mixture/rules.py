@@ -1,11 +1,9 @@
 """The Zennit rule of the mixtures' log-ratio layer; the soft-min pool takes the centroid family's ``SoftMin``."""
 import torch
 
-from ...equations import pair_weights
 from ..centroids.rules import SoftMin
 from ..rule_base import StabilizedRule
-from .equations import (mixture_constant, precision_products, quadratic_relevance, root_point_relevance,
-                        segment_relevance, stabilized_factors)
+from .equations import stabilized_factors
 from .layers import GaussianLogRatio, SoftMinPool
 
 __all__ = ['LogRatioSplit', 'mixture_relevance', 'layer_rules']
@@ -31,22 +29,10 @@ def mixture_relevance(module, x, pair_relevance, epsilon):
         feature can carry); ``relevance.sum(1) + constant`` equals ``pair_relevance`` summed.
     """
     x = module.centred(x)
-    h = module.log_ratios(x)
+    h, products = module.split.log_ratios(module, x)
     factors, remainder = stabilized_factors(pair_relevance.flatten(1), h, epsilon)
-    if module.linear:
-        weight, root, kappa = (module._buffer(name, x) for name in ('weight', 'root', 'kappa'))
-        return root_point_relevance(x, weight, root, factors), factors @ kappa + remainder
-    means, precisions, biases = (module._buffer(name, x) for name in ('means', 'precisions', 'biases'))
-    if module.covariance_type == 'full':
-        root, slope, kappa = (module._buffer(name, x) for name in ('root', 'slope', 'kappa'))
-        n_rows, n_pairs = factors.shape
-        own, rival = (index.flatten().to(x.device).expand(n_rows, n_pairs) for index in (module.own, module.rival))
-        relevance = segment_relevance(x, precision_products(x, precisions), own, rival,
-                                         root.expand(n_rows, *root.shape), slope.expand(n_rows, *slope.shape), factors)
-        return relevance, factors @ kappa + remainder
-    weights = pair_weights(factors, module.own.flatten().to(x.device), module.rival.flatten().to(x.device),
-                              module.n_components)
-    return quadratic_relevance(x, means, precisions, weights), mixture_constant(weights, biases) + remainder
+    relevance, constant = module.split.relevance(module, x, factors, products=products)
+    return relevance, constant + remainder
 
 
 class LogRatioSplit(StabilizedRule):
