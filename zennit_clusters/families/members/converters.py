@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.cluster import DBSCAN
 from sklearn.utils.validation import check_is_fitted
 
 from ...api import resolve_beta
@@ -178,7 +179,28 @@ def convert_partition(estimator, X=None, beta=None):
     check_is_fitted(estimator, 'labels_')
     name = type(estimator).__name__
     X = _check_training_data(X, len(estimator.labels_), name)
-    return neuralize_partition(X, estimator.labels_, beta=beta, source=name)
+    model = neuralize_partition(X, estimator.labels_, beta=beta, source=name)
+    if isinstance(estimator, DBSCAN):
+        _add_dbscan_noise(model, estimator, X)
+    return model
+
+
+def _add_dbscan_noise(model, estimator, X):
+    """DBSCAN's rule for new points, noise included (:meth:`.NeuralizedMembers.set_noise_rule`).
+
+    Needs the Euclidean metric (the member network is Euclidean too); with another metric the model keeps
+    the member rule and says so in ``label_rule``.
+    """
+    metric, p = estimator.metric, getattr(estimator, 'p', None)
+    euclidean = metric == 'euclidean' or (metric == 'minkowski' and p in (None, 2))
+    if not euclidean:
+        warnings.warn(f'DBSCAN(metric={metric!r}): the noise rule is only neuralized for the Euclidean metric; '
+                      'the model never labels noise (see model.label_rule).', UserWarning, stacklevel=4)
+        return
+    core = np.asarray(X)[np.asarray(estimator.core_sample_indices_, dtype=np.int64)]
+    if core.shape[0] == 0:
+        return
+    model.set_noise_rule(core, estimator.eps)
 
 
 def convert_kernel_kmeans(estimator, X=None, beta=None):
