@@ -120,3 +120,23 @@ def test_bisecting_kmeans_conserves_across_scales(scale, dtype):
     for relevance, out in ((R, logits), (z_R, z_logits)):
         evidence = out[np.arange(len(x)), out.argmax(1)].astype(np.float64)
         assert (np.abs(relevance.astype(np.float64).sum(1) - evidence) <= tolerance).all()
+
+
+@pytest.mark.parametrize('scale, dtype', [(1e-5, 'float32'), (1e-8, 'float64')])
+def test_onnx_graph_conserves_at_small_scale(tmp_path, scale, dtype):
+    """The exported graph (the torch path, traced) holds conservation where the absolute stabiliser lost it
+    (and where the exporter's check then refused the graph)."""
+    ort = pytest.importorskip('onnxruntime')
+    from exporters.onnx import export
+    X = np.random.default_rng(7).normal(size=(200, 5)) * scale
+    estimator = KMeans(4, n_init=1, random_state=0).fit(X)
+    path = tmp_path / 'kmeans.onnx'
+    export(estimator, str(path), explain=True, dtype=dtype, training_data=X)
+    session = ort.InferenceSession(str(path))
+    x = X.astype(dtype)
+    out = dict(zip([o.name for o in session.get_outputs()], session.run(None, {'X': x})))
+    model = neuralize(estimator, X=X)
+    origin = model.margin.origin.numpy()
+    evidence = out['logits'][np.arange(len(x)), out['label']].astype(np.float64)
+    tolerance = row_tolerance(x, model.cluster_centers.numpy(), origin, out['relevance'], np.dtype(dtype))
+    assert (np.abs(out['relevance'].astype(np.float64).sum(1) - evidence) <= tolerance).all()
