@@ -104,7 +104,9 @@ def make_explainer(model, cluster=None, beta=None, epsilon=None):
     beta : float or None
         Soft-min stiffness; None for the model's own value.
     epsilon : float or None
-        Stabiliser of the midpoint rule; None for the machine epsilon of the explainer's dtype.
+        Stabiliser of the midpoint rule; None for the default relative to each margin's scores (machine epsilon of
+        the explainer's dtype x ``(|s_own| + |s_rival|)``, :func:`~zennit_clusters.validation.sign_stabiliser`);
+        a float for an absolute stabiliser.
 
     Returns
     -------
@@ -137,9 +139,13 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
     chunk_size : int, optional
         Rows per forward pass; default 16 MB of float32 input per chunk (see CHUNK_ELEMENTS).
     epsilon : float, optional
-        Stabiliser of the division by a margin; default the machine epsilon of X's dtype.
+        Absolute stabiliser of the division by a margin; default one relative to the margin's scores (machine
+        epsilon of X's dtype x ``(|s_own| + |s_rival|)``, :func:`~zennit_clusters.validation.sign_stabiliser`),
+        which keeps the explanation conservative at every scale of the data.
     return_logits : bool
-        Also return the labels and the (n_samples, n_clusters) evidence.
+        Also return the labels and the (n_samples, n_clusters) evidence. A label is -1 for rows with NaN or
+        infinity (their logits are not finite) and, for models with a noise rule (DBSCAN), for noise (every
+        logit finite and negative; ``model.label_rule`` says what a model's labels mean).
     out : numpy.ndarray or torch.Tensor of shape (n_samples, n_features), optional
         Where to write the relevance: numpy for numpy X, a tensor on X's device for a tensor, of the dtype
         the relevance has (X's float dtype), C-contiguous. Reusing one buffer across calls saves allocating
@@ -199,6 +205,7 @@ def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_consta
     constant = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device) if with_constant else None
     logits = torch.empty(x.shape[0], model.n_clusters, dtype=x.dtype, device=x.device)
     labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    noise_free = model.noise_radius is None
     with torch.no_grad():
         for start in range(0, x.shape[0], chunk_size):
             rows = slice(start, start + chunk_size)
@@ -211,7 +218,9 @@ def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_consta
                     relevance[rows] = written
             else:
                 labels[rows], logits[rows], relevance[rows] = explainer(chunk)
-            check_finite_rows(chunk, logits[rows], offset=start, finite=labels[rows] >= 0)
+            # label -1 marks non-finite rows, and also noise where the model has a noise rule (DBSCAN)
+            finite = labels[rows] >= 0 if noise_free else torch.isfinite(logits[rows].sum(1))
+            check_finite_rows(chunk, logits[rows], offset=start, finite=finite)
 
     if from_numpy:
         relevance, labels, logits = relevance.numpy(), labels.numpy(), logits.numpy()

@@ -43,8 +43,15 @@ class NeuralizedModel:
     default_beta : float or None
         A stiffness the family fixes whatever the training data (a mixture's posterior is a soft-min with
         beta = 1); None to use the authors' heuristic ``1 / mean f_c``.
+    label_rule : str
+        What a label means, in words (recorded in exports): the estimator's ``predict`` unless a family says
+        otherwise (member networks of partitions, which have no ``predict``).
+    noise_radius : float or None
+        The radius of a noise rule (DBSCAN's ``eps``): labels are -1 for noise; None where no label means noise.
     """
     default_beta = None
+    label_rule = "the estimator's predict"
+    noise_radius = None
 
     @property
     def beta(self):

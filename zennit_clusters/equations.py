@@ -121,13 +121,27 @@ def softmin_shares(h, valid, beta):
 
 
 
-def sign_stabilize(h, epsilon):
-    """``h + epsilon * sign(h)`` with ``sign(0) = +1``: never zero, never flips the sign."""
-    return h + epsilon * torch.where(h >= 0, 1.0, -1.0).to(h.dtype)
+def sign_stabilize(h, epsilon, relative=0.0, magnitude=None):
+    """``h + (epsilon + relative * magnitude) * sign(h)`` with ``sign(0) = +1``: never flips the sign.
+
+    Parameters
+    ----------
+    h : torch.Tensor
+    epsilon : float
+        Absolute stabiliser.
+    relative : float
+        Relative stabiliser, times ``magnitude`` (``|s_own| + |s_rival|`` of each margin,
+        :func:`zennit_clusters.validation.sign_stabiliser`); ignored without a magnitude.
+    magnitude : torch.Tensor broadcastable to ``h``, optional
+    """
+    sign = torch.where(h >= 0, 1.0, -1.0).to(h.dtype)
+    if magnitude is None or relative == 0:
+        return h + epsilon * sign
+    return h + (epsilon + relative * magnitude) * sign
 
 
 
-def pair_factors(h, relevance, valid, epsilon):
+def pair_factors(h, relevance, valid, epsilon, relative=0.0, magnitude=None):
     """Factors ``a = R_pair / (h + epsilon sign(h))`` of the midpoint rule, zero for pairs that do not exist.
 
     Parameters
@@ -137,12 +151,17 @@ def pair_factors(h, relevance, valid, epsilon):
     valid : torch.BoolTensor broadcastable to (N, P)
         Pairs that exist.
     epsilon : float
+        Absolute stabiliser.
+    relative : float
+        Relative stabiliser, times ``magnitude`` (see :func:`sign_stabilize`).
+    magnitude : torch.Tensor broadcastable to (N, P), optional
+        ``|s_own| + |s_rival|`` of each pair.
 
     Returns
     -------
     torch.Tensor of shape (N, P)
     """
-    return (relevance / sign_stabilize(h, epsilon)).masked_fill(~valid, 0.0)
+    return (relevance / sign_stabilize(h, epsilon, relative, magnitude)).masked_fill(~valid, 0.0)
 
 
 

@@ -73,8 +73,12 @@ def check_opset(opset):
     return int(opset)
 
 
-def describe_outputs(n_clusters, n_features, dtype, beta, with_relevance):
+def describe_outputs(n_clusters, n_features, dtype, beta, with_relevance, label_rule="the estimator's predict",
+                     noise=False):
     """What each output of a graph means, as recorded in its ``doc_string`` and ``metadata_props``.
+
+    ``label_rule`` is the model's own account of its labels (``NeuralizedModel.label_rule``); ``noise`` whether
+    a label of -1 can mean noise (a model with a noise rule) besides NaN or infinity in the row.
 
     Returns
     -------
@@ -82,10 +86,12 @@ def describe_outputs(n_clusters, n_features, dtype, beta, with_relevance):
         Output name -> one sentence (dtype, shape, meaning).
     """
     docs = {
-        'label': 'int64 (batch,): the assigned cluster, as the estimator\'s predict; -1 for rows with NaN or '
-                 'infinity.',
-        'logits': f'{dtype} (batch, {n_clusters}): cluster evidence f_k(x) of NEON; argmax is label, and f_k > 0 '
-                  'exactly for the assigned cluster of a centroid model.',
+        'label': (f'int64 (batch,): the assigned cluster: {label_rule}; -1 '
+                  + ('for noise (every logit finite and < 0) or ' if noise else '') + 'for rows with NaN or infinity '
+                  '(logits not finite).'),
+        'logits': f'{dtype} (batch, {n_clusters}): cluster evidence f_k(x) of NEON; argmax is label'
+                  + (' except on noise rows' if noise else '') + ', and f_k > 0 exactly for the assigned cluster of a '
+                  'centroid model.',
     }
     if with_relevance:
         docs['relevance'] = (

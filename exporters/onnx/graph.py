@@ -161,7 +161,8 @@ def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', o
     if any(old != new for old, new in renames.items()):
         _rename_values(graph, renames)
 
-    docs = describe_outputs(n_clusters, n_features, dtype, beta, explain)
+    docs = describe_outputs(n_clusters, n_features, dtype, beta, explain, label_rule=model.label_rule,
+                            noise=model.noise_radius is not None)
     graph.name = re.sub(r'\W+', '_', f'zennit_clusters_{model.source}').strip('_')
     graph.doc_string = f'NEON cluster evidence{" and explanation" if explain else ""} of a {model.source} model.'
     graph.input[0].doc_string = f'{dtype} (batch, {n_features}): the points to assign (and explain).'
@@ -182,6 +183,8 @@ def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', o
         'beta': repr(float(beta)),
         'dtype': dtype,
         'explain': 'true' if explain else 'false',
+        'label_rule': model.label_rule,
+        'noise_radius': '' if model.noise_radius is None else repr(float(model.noise_radius)),
         'input.X': graph.input[0].doc_string,
     }
     if precision_note:

@@ -151,6 +151,8 @@ def measure(model, beta, x64, dtype, seed=0):
         top = np.sort(logits, 1)
         gap = top[:, -1] - top[:, -2]
         resolvable = finite & (gap > 2 * logit_tolerance)
+        if model.noise_radius is not None:  # noise or not is decided by the sign of the largest logit
+            resolvable &= np.abs(top[:, -1]) > 2 * logit_tolerance
         if dtype == 'float32':
             resolvable &= low_label == label
     return Measurement(dtype, label, logits, relevance, logit_rounding, relevance_rounding, logit_scale,

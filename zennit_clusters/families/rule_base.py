@@ -6,7 +6,7 @@ swapping (needed for a per-pair reference point) does not.
 """
 from zennit.core import Hook
 
-from ..validation import sign_epsilon
+from ..validation import sign_epsilon, sign_stabiliser
 
 __all__ = ['InputRule', 'StabilizedRule']
 
@@ -23,7 +23,8 @@ class StabilizedRule(InputRule):
     Parameters
     ----------
     epsilon : float, optional
-        The stabiliser; default (None) the machine epsilon of the input's dtype.
+        The stabiliser; default (None) the machine epsilon of the input's dtype (:meth:`epsilon_for`), or the
+        relative stabiliser of the margins (:meth:`stabiliser_for`).
     """
     def __init__(self, epsilon=None):
         super().__init__()
@@ -33,4 +34,9 @@ class StabilizedRule(InputRule):
         return self.__class__(epsilon=self.epsilon)
 
     def epsilon_for(self, x):
+        """An absolute stabiliser: ``epsilon``, or the machine epsilon of ``x``'s dtype."""
         return sign_epsilon(x.dtype) if self.epsilon is None else self.epsilon
+
+    def stabiliser_for(self, x):
+        """``(absolute, relative)`` of :func:`zennit_clusters.validation.sign_stabiliser` for ``x``'s dtype."""
+        return sign_stabiliser(x.dtype, self.epsilon)

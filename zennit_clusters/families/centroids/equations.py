@@ -19,7 +19,8 @@ from ...equations import midpoint_relevance, pair_factors, pair_weights
 __all__ = ['margin_relevance', 'top_two', 'flat_logits', 'flat_margin_relevance']
 
 
-def margin_relevance(x, centres, own, rival, valid, h, relevance, epsilon, origin=None, out=None):
+def margin_relevance(x, centres, own, rival, valid, h, relevance, epsilon, origin=None, out=None, relative=0.0,
+                     magnitude=None):
     """The midpoint rule: relevance of pairwise margins redistributed to the input features.
 
     ``R_i = sum_pairs w_pair,i (x_i - m_pair,i) / h_pair * R_pair`` with the midpoint root
@@ -41,15 +42,19 @@ def margin_relevance(x, centres, own, rival, valid, h, relevance, epsilon, origi
     relevance : torch.Tensor of shape (N, P)
         Relevance of each pair.
     epsilon : float
-        Stabiliser of the division by ``h``.
+        Absolute stabiliser of the division by ``h``.
     origin, out : torch.Tensor, optional
         As in :func:`midpoint_relevance`.
+    relative : float
+        Relative stabiliser, times ``magnitude`` (:func:`zennit_clusters.validation.sign_stabiliser`).
+    magnitude : torch.Tensor of shape (N, P), optional
+        ``|s_own| + |s_rival|`` of each pair.
 
     Returns
     -------
     torch.Tensor of shape (N, D)
     """
-    factors = pair_factors(h, relevance, valid, epsilon)
+    factors = pair_factors(h, relevance, valid, epsilon, relative, magnitude)
     return midpoint_relevance(x, centres, pair_weights(factors, own, rival, centres.shape[0]), origin, out)
 
 
@@ -95,7 +100,8 @@ def flat_logits(scores, first, second):
 
 
 
-def flat_margin_relevance(x, centres, is_own, h, relevance, epsilon, origin=None, out=None):
+def flat_margin_relevance(x, centres, is_own, h, relevance, epsilon, origin=None, out=None, relative=0.0,
+                          magnitude=None):
     """:func:`margin_relevance` for the flat k-means layout: one own centre c per row against every centre.
 
     The pairs are ``(c, k)`` for every centre k, one column each; the column of c itself (``is_own``) is not a
@@ -112,7 +118,8 @@ def flat_margin_relevance(x, centres, is_own, h, relevance, epsilon, origin=None
         True at each row's own centre c.
     h, relevance : torch.Tensor of shape (N, M)
         Margins ``s_c - s_k`` and relevance of the pairs (ignored in the own column).
-    epsilon : float
+    epsilon, relative, magnitude
+        The stabiliser, as in :func:`margin_relevance`.
     origin, out : torch.Tensor, optional
         As in :func:`midpoint_relevance`.
 
@@ -120,6 +127,6 @@ def flat_margin_relevance(x, centres, is_own, h, relevance, epsilon, origin=None
     -------
     torch.Tensor of shape (N, D)
     """
-    factors = pair_factors(h, relevance, ~is_own, epsilon)
+    factors = pair_factors(h, relevance, ~is_own, epsilon, relative, magnitude)
     weights = factors - is_own.to(factors.dtype) * factors.sum(1, keepdim=True)
     return midpoint_relevance(x, centres, weights, origin, out)

@@ -10,7 +10,7 @@ import torch
 from ... import compiled
 from ...core import Explainer, labels_and_explained
 from ...equations import centroid_scores, masked_min, pair_margins, softmin_shares
-from ...validation import check_cluster, check_n_features, sign_epsilon
+from ...validation import check_cluster, check_n_features, sign_stabiliser
 from . import row_step
 from .equations import flat_logits, flat_margin_relevance, margin_relevance, top_two
 
@@ -28,7 +28,8 @@ class CentroidExplainer(Explainer):
     beta : float
         Soft-min stiffness of the redistribution to competitors.
     epsilon : float or None
-        Stabiliser of the division by a margin; None for the machine epsilon of the dtype at run time.
+        Stabiliser of the division by a margin ``h = s_c - s_k``: None for the relative one, machine epsilon of the
+        dtype x ``(|s_c| + |s_k|)`` (:func:`.sign_stabiliser`); a float for an absolute one.
 
     Notes
     -----
@@ -60,10 +61,10 @@ class CentroidExplainer(Explainer):
     def forward(self, x, out=None):
         """``(label, logits, relevance)`` of the rows of ``x``; the relevance is written into ``out`` if given."""
         check_n_features(x, self.centres.shape[1], 'x')
-        epsilon = sign_epsilon(x.dtype) if self.epsilon is None else self.epsilon
+        epsilon = sign_stabiliser(x.dtype, self.epsilon)
         if self.flat and compiled.usable(x, self.centres, self.origin) and row_step.available():
             # on CPU, k-means runs row by row in one compiled kernel: the steps of _forward_flat, fused
-            return row_step.flat_explain(x, self.origin, self.centres, self.cluster, self.beta, epsilon, out)
+            return row_step.flat_explain(x, self.origin, self.centres, self.cluster, self.beta, *epsilon, out)
         x, origin = compiled.defer_centring(x, self.origin)
         scores = centroid_scores(x, self.centres, origin)
         if self.flat:
@@ -72,10 +73,11 @@ class CentroidExplainer(Explainer):
         label, explained = labels_and_explained(logits, self.cluster)
         own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
         margins = pair_margins(scores, own, rival)
+        magnitude = scores.gather(1, own).abs() + scores.gather(1, rival).abs()
         evidence = logits.gather(1, explained.unsqueeze(1))
         pair_relevance = softmin_shares(margins, valid, self.beta) * evidence
-        relevance = margin_relevance(x, self.centres, own, rival, valid, margins, pair_relevance, epsilon,
-                                        origin=origin, out=out)
+        relevance = margin_relevance(x, self.centres, own, rival, valid, margins, pair_relevance, epsilon[0],
+                                     origin=origin, out=out, relative=epsilon[1], magnitude=magnitude)
         return label, logits, relevance
 
     def _forward_flat(self, x, origin, scores, epsilon, out):
@@ -95,6 +97,8 @@ class CentroidExplainer(Explainer):
             own_scores = scores[:, self.cluster:self.cluster + 1]
             evidence = logits[:, self.cluster:self.cluster + 1]
         margins = own_scores - scores
+        magnitude = own_scores.abs() + scores.abs()
         pair_relevance = softmin_shares(margins, ~is_own, self.beta) * evidence
-        relevance = flat_margin_relevance(x, self.centres, is_own, margins, pair_relevance, epsilon, origin, out)
+        relevance = flat_margin_relevance(x, self.centres, is_own, margins, pair_relevance, epsilon[0], origin, out,
+                                          relative=epsilon[1], magnitude=magnitude)
         return label, logits, relevance

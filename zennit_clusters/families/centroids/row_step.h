@@ -12,10 +12,11 @@
  *   it is also the first argmax of f);
  *   for the explained cluster c and every rival k: margin h_k = s_c - s_k, soft-min share p_k of -beta h
  *   (beta = inf: split evenly among the smallest margins), pair relevance p_k f_c, factor
- *   a_k = p_k f_c / (h_k + epsilon sign h_k); origin weights g_k = a_k and g_c = -sum_k a_k.
+ *   a_k = p_k f_c / (h_k + (epsilon + relative (|s_c| + |s_k|)) sign h_k) (the stabiliser of
+ *   validation.sign_stabiliser); origin weights g_k = a_k and g_c = -sum_k a_k.
  */
 ALWAYS_INLINE int64_t NAME(row_neon_weights)(const T *s, T *f, T *h, T *g, Py_ssize_t cluster, double beta,
-                                            T epsilon, Py_ssize_t k)
+                                            T epsilon, T relative, Py_ssize_t k)
 {
     Py_ssize_t best = 0;
     for (Py_ssize_t m = 1; m < k; ++m)
@@ -58,7 +59,8 @@ ALWAYS_INLINE int64_t NAME(row_neon_weights)(const T *s, T *f, T *h, T *g, Py_ss
     T own = 0;
     for (Py_ssize_t m = 0; m < k; ++m) {
         if (m == c) continue;
-        g[m] = g[m] * scale / (h[m] + (h[m] >= 0 ? epsilon : -epsilon));
+        const T stabiliser = epsilon + relative * ((s[c] < 0 ? -s[c] : s[c]) + (s[m] < 0 ? -s[m] : s[m]));
+        g[m] = g[m] * scale / (h[m] + (h[m] >= 0 ? stabiliser : -stabiliser));
         own -= g[m];
     }
     g[c] = own;
@@ -71,7 +73,8 @@ ALWAYS_INLINE int64_t NAME(row_neon_weights)(const T *s, T *f, T *h, T *g, Py_ss
  * stays in L1 from its scores to its relevance. Returns 0, or -1 when a thread could not allocate its scratch.
  */
 static int NAME(flat_explain)(const T *x, const T *origin, const T *weight, const T *bias, const T *squares,
-                              const T *centres, Py_ssize_t cluster, double beta, T epsilon, int64_t *label,
+                              const T *centres, Py_ssize_t cluster, double beta, T epsilon, T relative,
+                              int64_t *label,
                               T *logits, T *relevance, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, int threads)
 {
     int failed = 0;
@@ -85,7 +88,7 @@ static int NAME(flat_explain)(const T *x, const T *origin, const T *weight, cons
             if (failed) continue;
             const T *xr = x + row * d;
             NAME(row_centred_linear)(xr, origin, weight, bias, s, d, k);
-            label[row] = NAME(row_neon_weights)(s, logits + row * k, h, g, cluster, beta, epsilon, k);
+            label[row] = NAME(row_neon_weights)(s, logits + row * k, h, g, cluster, beta, epsilon, relative, k);
             NAME(row_centred_addcmul)(xr, origin, g, squares, centres, (T)-2, relevance + row * d, d, k);
         }
         free(s);

@@ -29,7 +29,7 @@ def instruction_set(name=None):
     return _row_step.instruction_set() if name is None else _row_step.instruction_set(name)
 
 
-def flat_explain(x, origin, centres, cluster, beta, epsilon, out=None):
+def flat_explain(x, origin, centres, cluster, beta, epsilon, relative=0.0, out=None):
     """The closed-form explainer of a flat centroid model (k-means) in one C kernel, row by row.
 
     The same computation as :meth:`CentroidExplainer._forward_flat <.explainer.CentroidExplainer>` with the
@@ -49,7 +49,10 @@ def flat_explain(x, origin, centres, cluster, beta, epsilon, out=None):
     beta : float
         Soft-min stiffness (``math.inf`` allowed).
     epsilon : float
-        Stabiliser of the division by a margin.
+        Absolute stabiliser of the division by a margin.
+    relative : float
+        Relative stabiliser: the margin ``h_k = s_c - s_k`` is divided by
+        ``h_k + sign(h_k) (epsilon + relative (|s_c| + |s_k|))``.
     out : torch.Tensor of shape (N, D), optional
         Where to write the relevance.
 
@@ -72,6 +75,7 @@ def flat_explain(x, origin, centres, cluster, beta, epsilon, out=None):
     relevance = compiled.output_target(out, (n, d), x)
     _row_step.flat_explain(x.dtype == torch.float64, x.data_ptr(), origin.data_ptr(), weight.data_ptr(),
                           bias.data_ptr(), squares.data_ptr(), centres.data_ptr(),
-                          -1 if cluster is None else int(cluster), float(beta), float(epsilon), label.data_ptr(),
+                          -1 if cluster is None else int(cluster), float(beta), float(epsilon), float(relative),
+                          label.data_ptr(),
                           logits.data_ptr(), relevance.data_ptr(), n, d, k, torch.get_num_threads())
     return label, logits, compiled.deliver(out, relevance)

@@ -22,18 +22,22 @@ class Midpoint(StabilizedRule):
     Parameters
     ----------
     epsilon : float, optional
-        Sign-preserving stabiliser of the division by the margin. Default: machine epsilon of the input.
+        Absolute sign-preserving stabiliser of the division by the margin. Default: relative to the margin's
+        scores, machine epsilon x ``(|s_own| + |s_rival|)`` (:func:`zennit_clusters.validation.sign_stabiliser`).
     """
     def backward(self, module, grad_input, grad_output):
         x = self.stored_tensors['input']
         relevance = grad_output[0]
-        epsilon = self.epsilon_for(x)
+        absolute, relative = self.stabiliser_for(x)
         with torch.no_grad():
             x_centred, centres = module.centred(x)
             own, rival, valid = (t.flatten().to(x.device) for t in (module.own, module.rival, module.valid))
-            margins = pair_margins(centroid_scores(x_centred, centres), own, rival)
+            scores = centroid_scores(x_centred, centres)
+            margins = pair_margins(scores, own, rival)
+            magnitude = scores[:, own].abs() + scores[:, rival].abs()
             relevance = margin_relevance(
-                x_centred, centres, own, rival, valid, margins, relevance.flatten(1), epsilon
+                x_centred, centres, own, rival, valid, margins, relevance.flatten(1), absolute,
+                relative=relative, magnitude=magnitude
             )
         return (relevance,)
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ...api import resolve_beta
+from ...core import full_name
 from ...validation import check_fitted, check_gamma
 from .layers import NeuralizedMembers
 
@@ -177,7 +178,32 @@ def convert_partition(estimator, X=None, beta=None):
     check_fitted(estimator, 'labels_')
     name = type(estimator).__name__
     X = _check_training_data(X, len(estimator.labels_), name)
-    return neuralize_partition(X, estimator.labels_, beta=beta, source=name)
+    model = neuralize_partition(X, estimator.labels_, beta=beta, source=name)
+    if any(full_name(type_) == DBSCAN_TYPE for type_ in type(estimator).__mro__):
+        _add_dbscan_noise(model, estimator, X)
+    return model
+
+
+#: DBSCAN has a rule for new points, noise included, that the network reproduces (by name: no scikit-learn import)
+DBSCAN_TYPE = 'sklearn.cluster._dbscan.DBSCAN'
+
+
+def _add_dbscan_noise(model, estimator, X):
+    """DBSCAN's rule for new points, noise included (:meth:`.NeuralizedMembers.set_noise_rule`).
+
+    Needs the Euclidean metric (the member network is Euclidean too); with another metric the model keeps
+    the member rule and says so in ``label_rule``.
+    """
+    metric, p = estimator.metric, getattr(estimator, 'p', None)
+    euclidean = metric == 'euclidean' or (metric == 'minkowski' and p in (None, 2))
+    if not euclidean:
+        warnings.warn(f'DBSCAN(metric={metric!r}): the noise rule is only neuralized for the Euclidean metric; '
+                      'the model never labels noise (see model.label_rule).', UserWarning, stacklevel=4)
+        return
+    core = np.asarray(X)[np.asarray(estimator.core_sample_indices_, dtype=np.int64)]
+    if core.shape[0] == 0:
+        return
+    model.set_noise_rule(core, estimator.eps)
 
 
 def convert_kernel_kmeans(estimator, X=None, beta=None):

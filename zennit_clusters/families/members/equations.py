@@ -21,16 +21,19 @@ __all__ = ['tie_reciprocal', 'group_index', 'group_logmeanexp', 'group_shares', 
            'factored_pair_relevance']
 
 
-def tie_reciprocal(h, epsilon):
-    """``1 / h`` where ``|h| >= epsilon``, and 0 for ties (``|h| < epsilon``).
+def tie_reciprocal(h, epsilon, relative=0.0, magnitude=None):
+    """``1 / h`` where ``|h| >= epsilon + relative * magnitude``, and 0 for ties (the others).
 
     The division of member-pair margins. A pair whose margin is zero (x exactly as far from an own as from a
     rival member, common on grid-valued data) has per-feature midpoint terms that sum to zero but are not
     zero: no finite factor splits its relevance, and any stabiliser ``h + epsilon`` would produce terms of
     size ``R / epsilon`` that depend on epsilon (hence on the dtype). Such ties carry no relevance instead
     (the explanation then falls short of f_c by exactly their share); every other pair conserves exactly.
+    ``magnitude`` (``|s_i| + |s_j|`` of each pair, :func:`zennit_clusters.validation.tie_stabiliser`) makes the
+    threshold follow the rounding error of ``h`` far from the members, where the scores grow with |x|.
     """
-    return torch.where(h.abs() >= epsilon, h, math.inf).reciprocal()
+    threshold = epsilon if magnitude is None or relative == 0 else epsilon + relative * magnitude
+    return torch.where(h.abs() >= threshold, h, math.inf).reciprocal()
 
 
 def group_index(labels, n_groups):
@@ -89,32 +92,38 @@ def group_logmeanexp(values, groups, valid, gamma):
     return (torch.logsumexp(pooled, dim=-1) - counts.log()) / gamma
 
 
-def group_shares(values, pooled, member_group, counts, gamma):
+def group_shares(values, groups, valid, member_group, gamma):
     """Redistribution weights of a log-mean-exp pool: ``softmax(gamma v)`` within each member's group.
 
-    This is the gradient of the pool: ``share_m = exp(gamma (v_m - LME_k)) / n_k`` for m in group k. The
-    shares of a group sum to one, so relevance passed through the pool is conserved.
+    This is the gradient of the pool, ``share_m = exp(gamma (v_m - LME_k)) / n_k`` for m in group k, computed as
+    a softmax shifted by each group's largest ``gamma v``: every exponent is <= 0 and the group's largest share
+    term is exactly 1, so the shares stay in [0, 1] and sum to one at any magnitude of v. (Shifting by the pooled
+    value instead overflowed far from the members: its rounding error, times gamma, reached exp(4800) in
+    float32 and gave NaN relevance where the logits were finite.)
 
     Parameters
     ----------
     values : torch.Tensor of shape (..., M)
-    pooled : torch.Tensor of shape (..., K)
-        :func:`group_logmeanexp` of ``values``.
+    groups, valid : torch.Tensor of shape (K, L)
+        From :func:`group_index`.
     member_group : torch.LongTensor of shape (M,)
         Group of each member.
-    counts : torch.Tensor of shape (K,)
-        Members per group.
     gamma : float
 
     Returns
     -------
     torch.Tensor of shape (..., M)
     """
-    log_counts = counts.to(values.dtype).log().index_select(0, member_group)
-    return torch.exp(gamma * (values - pooled.index_select(-1, member_group)) - log_counts)
+    n_groups, width = groups.shape
+    scaled = gamma * values
+    padded = scaled.index_select(-1, groups.flatten()).unflatten(-1, (n_groups, width))
+    largest = padded.masked_fill(~valid, -math.inf).amax(-1)
+    terms = torch.exp(scaled - largest.index_select(-1, member_group))
+    totals = terms.index_select(-1, groups.flatten()).unflatten(-1, (n_groups, width)).masked_fill(~valid, 0.0)
+    return terms / totals.sum(-1).index_select(-1, member_group)
 
 
-def block_pair_relevance(x, centres, own, valid, h, relevance, epsilon):
+def block_pair_relevance(x, centres, own, valid, h, relevance, epsilon, relative=0.0, magnitude=None):
     """The midpoint rule for a block of pairs: own centres ``own[a]`` against every centre j.
 
     The equation of :func:`margin_relevance` (factors ``R_pair / h_pair``, ``+`` on the rival, ``-`` on
@@ -134,19 +143,22 @@ def block_pair_relevance(x, centres, own, valid, h, relevance, epsilon):
         Pairs that exist.
     h, relevance : torch.Tensor of shape (N, A, M)
         Margins ``s_own - s_j`` and relevance of the pairs.
-    epsilon : float
+    epsilon, relative : float
+        Tie threshold ``epsilon + relative * magnitude`` (:func:`tie_reciprocal`).
+    magnitude : torch.Tensor broadcastable to (N, A, M), optional
+        ``|s_own| + |s_j|`` of each pair.
 
     Returns
     -------
     torch.Tensor of shape (N, D)
     """
-    factors = (relevance * tie_reciprocal(h, epsilon)).masked_fill(~valid, 0.0)
+    factors = (relevance * tie_reciprocal(h, epsilon, relative, magnitude)).masked_fill(~valid, 0.0)
     n_rows, n_own = h.shape[:2]
     weights = factors.sum(1).scatter_add(1, own.expand(n_rows, n_own), -factors.sum(2))
     return midpoint_relevance(x, centres, weights)
 
 
-def factored_pair_relevance(x, centres, own, own_share, rival_share, h, epsilon):
+def factored_pair_relevance(x, centres, own, own_share, rival_share, h, epsilon, relative=0.0, magnitude=None):
     """:func:`block_pair_relevance` for pair relevance of rank one, ``R[a, j] = own_share[a] rival_share[j]``.
 
     This is the form the member-point network's relevance takes (the pools' shares do not depend on the
@@ -161,13 +173,15 @@ def factored_pair_relevance(x, centres, own, own_share, rival_share, h, epsilon)
     own_share : torch.Tensor of shape (N, A)
     rival_share : torch.Tensor of shape (N, M)
     h : torch.Tensor of shape (N, A, M)
-    epsilon : float
+    epsilon, relative : float
+    magnitude : torch.Tensor of shape (N, A, M), optional
+        The tie threshold, as in :func:`block_pair_relevance`.
 
     Returns
     -------
     torch.Tensor of shape (N, D)
     """
-    inverse = tie_reciprocal(h, epsilon)
+    inverse = tie_reciprocal(h, epsilon, relative, magnitude)
     rival_weights = rival_share * torch.bmm(own_share.unsqueeze(1), inverse).squeeze(1)
     own_weights = -own_share * torch.bmm(inverse, rival_share.unsqueeze(2)).squeeze(2)
     weights = rival_weights.scatter_add(1, own, own_weights)

@@ -1,9 +1,11 @@
 """The closed-form NEON explainer of member-point networks."""
+import torch
 
 from ...core import Explainer, labels_and_explained
 from ...equations import centroid_scores, masked_min, softmin_shares
-from ...validation import tie_threshold
+from ...validation import sign_stabiliser, tie_stabiliser
 from .equations import factored_pair_relevance, group_logmeanexp, group_shares
+from .noise import noise_labels, radius_relevance, radius_terms
 
 __all__ = ['MemberExplainer']
 
@@ -29,14 +31,22 @@ class MemberExplainer(Explainer):
     beta : float
         Soft-min stiffness of the redistribution to competitors.
     epsilon : float or None
-        Tie threshold of the pair margins; None for sqrt(machine epsilon of the dtype at run time) x the
-        members' mean squared norm (:meth:`.MemberMargin.tie_threshold`).
+        Tie threshold of the pair margins; None for sqrt(machine epsilon of the dtype at run time) x (the
+        members' mean squared norm + ``|s_i| + |s_j|`` of the pair) (:func:`.tie_stabiliser`); a float for an
+        absolute threshold.
 
     Notes
     -----
     ``forward(x)`` returns ``label`` (int64, -1 for rows with NaN or infinity), ``logits`` (N, K) and
     ``relevance`` (N, D) with ``relevance.sum(1) == logits[c]`` for the explained cluster c, as
     :class:`.CentroidExplainer`, short of the share of tied pairs (none on continuous data).
+
+    With a noise rule (DBSCAN, :meth:`.NeuralizedMembers.set_noise_rule`) the logits are ``g_c = min(f_c, e)``
+    and ``label`` is also -1 for noise: every logit negative, i.e. no core sample within eps (rows with NaN or
+    infinity are the rows whose logits are not finite). A noise row's relevance explains its largest logit,
+    which is then ``e = eps^2 - |x - v*|^2 < 0``: ``R_i = eps^2 / D - (x_i - v*_i)^2`` (most negative for the
+    features that carry the point farthest from its nearest core sample v*), with ``sum_i R_i = e``. The
+    min of ``f_c`` and ``e`` shares relevance by the soft-min with ``beta``, as the min over competitors does.
     """
     def __init__(self, model, cluster, beta, epsilon=None):
         margin, pool = model.margin, model.own_pool
@@ -54,6 +64,11 @@ class MemberExplainer(Explainer):
         self.beta = beta
         self.epsilon = epsilon
         self.row_elements = self.groups.shape[1] * self.members.shape[0]
+        radius = getattr(model, 'radius', None)
+        self.radius = None if radius is None else radius.radius
+        if radius is not None:
+            self.register_buffer('core', radius.core.clone())
+            self.row_elements += self.core.shape[0]
 
     def forward(self, x):
         x = x if self.origin is None else x - self.origin
@@ -62,19 +77,36 @@ class MemberExplainer(Explainer):
         pooled = group_logmeanexp(scores, self.groups, self.group_valid, self.gamma)
         margins = pooled.unsqueeze(2) - pooled.unsqueeze(1)
         logits = masked_min(margins, self.others)
+        if self.radius is not None:
+            terms, distance = radius_terms(x, self.core, self.radius)
+            radius_evidence = terms.sum(1)
+            logits = torch.minimum(logits, radius_evidence.unsqueeze(1))
         label, explained = labels_and_explained(logits, self.cluster)
         index = explained.reshape(n_rows, 1, 1).expand(n_rows, 1, n_clusters)
         own_margins = margins.gather(1, index).squeeze(1)
         evidence = logits.gather(1, explained.unsqueeze(1))
+        if self.radius is not None:
+            label = noise_labels(logits, label)
+            # the min of f_c and e: soft-min shares of the two, as every min-pool
+            branches = torch.stack([own_margins.masked_fill(~self.others[explained], float('inf')).amin(1),
+                                    radius_evidence], 1)
+            split = softmin_shares(branches, torch.ones_like(branches, dtype=torch.bool), self.beta) * evidence
+            absolute, relative = sign_stabiliser(x.dtype, self.epsilon)
+            radius_part = radius_relevance(terms, radius_evidence, split[:, 1], absolute, relative,
+                                           self.radius ** 2 + distance)
+            evidence = split[:, :1]
         competitor = softmin_shares(own_margins, self.others[explained], self.beta) * evidence
 
-        if self.relevance_gamma != self.gamma:
-            pooled = group_logmeanexp(scores, self.groups, self.group_valid, self.relevance_gamma)
-        shares = group_shares(scores, pooled, self.member_group, self.counts, self.relevance_gamma)
+        shares = group_shares(scores, self.groups, self.group_valid, self.member_group, self.relevance_gamma)
         own = self.groups[explained]
         own_share = shares.gather(1, own).masked_fill(~self.group_valid[explained], 0.0)
         rival_share = shares * competitor.index_select(1, self.member_group)
-        pair_margins = scores.gather(1, own).unsqueeze(2) - scores.unsqueeze(1)
-        threshold = tie_threshold(x.dtype, self.scale) if self.epsilon is None else self.epsilon
-        relevance = factored_pair_relevance(x, self.members, own, own_share, rival_share, pair_margins, threshold)
+        own_scores = scores.gather(1, own).unsqueeze(2)
+        pair_margins = own_scores - scores.unsqueeze(1)
+        absolute, relative = tie_stabiliser(x.dtype, self.scale, self.epsilon)
+        magnitude = own_scores.abs() + scores.abs().unsqueeze(1) if relative else None
+        relevance = factored_pair_relevance(x, self.members, own, own_share, rival_share, pair_margins, absolute,
+                                            relative, magnitude)
+        if self.radius is not None:
+            relevance = relevance + radius_part
         return label, logits, relevance

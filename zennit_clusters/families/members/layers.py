@@ -5,11 +5,19 @@ import torch
 
 from ...core import CentredFrameLayer, NeuralizedModel
 from ...equations import centroid_scores, masked_min
-from ...validation import check_gamma, check_layer_input, frame_origin, tie_threshold
+from ...validation import check_beta, check_gamma, check_layer_input, frame_origin, tie_threshold
 from ..centroids.layers import MinPool
 from .equations import group_index, group_logmeanexp
 
-__all__ = ['MemberMargin', 'LogMeanExpPool', 'NeuralizedMembers']
+__all__ = ['MemberMargin', 'LogMeanExpPool', 'NeuralizedMembers', 'MEMBER_RULE', 'DBSCAN_RULE']
+
+#: what a label of a member network without a noise rule means (HDBSCAN, OPTICS, agglomerative, ...)
+MEMBER_RULE = ('the cluster with the largest mean Gaussian kernel to its member points (the member network\'s '
+               'rule); never -1 for noise: the estimator has no rule for new points, and its training noise is '
+               'left out of the members')
+#: what a label of a DBSCAN network means
+DBSCAN_RULE = ('-1 (noise) where no core sample lies within eps (DBSCAN\'s rule, exactly: every logit is then '
+               'negative); otherwise the member network\'s cluster (largest mean Gaussian kernel to its members)')
 
 
 class MemberMargin(CentredFrameLayer):
@@ -147,6 +155,11 @@ class NeuralizedMembers(torch.nn.Sequential, NeuralizedModel):
 
     and ``f_c(x) = min_{k != c} D_k(x) - D_c(x)`` exactly: positive iff x is assigned to c.
 
+    With a noise rule (:meth:`set_noise_rule`, DBSCAN's "a core sample within eps, else noise"), a fifth layer
+    takes ``g_c = min(f_c, e)`` with the radius evidence ``e = eps^2 - |x - v*|^2`` (:class:`.CoreRadius`): all
+    logits are negative exactly on the points DBSCAN's rule calls noise, and the explainers label them -1.
+    :attr:`label_rule` says in words what a label means.
+
     Parameters
     ----------
     margin : MemberMargin
@@ -162,6 +175,9 @@ class NeuralizedMembers(torch.nn.Sequential, NeuralizedModel):
     same logits in O(N M D). Identical member points in different clusters are not allowed (their margin is
     zero everywhere, so the midpoint rule cannot split it).
     """
+    #: what a label means, in words (recorded in exports); models pickled before noise rules existed have this one
+    label_rule = MEMBER_RULE
+
     def __init__(self, margin, own_pool, rival_pool, pool, source='members', classes=None):
         super().__init__()
         self.margin = margin
@@ -171,6 +187,60 @@ class NeuralizedMembers(torch.nn.Sequential, NeuralizedModel):
         self.source = source
         n_clusters = own_pool.groups.shape[0]
         self.classes_ = list(range(n_clusters)) if classes is None else list(classes)
+        #: what a label means, in words (recorded in exports); see :meth:`set_noise_rule`
+        self.label_rule = MEMBER_RULE
+
+    def set_noise_rule(self, core, radius, rule=None):
+        """Label -1 (noise) every point with no core sample within ``radius`` (DBSCAN's rule for new points).
+
+        Parameters
+        ----------
+        core : array-like of shape (C, D)
+            The core samples (DBSCAN's ``components_``), all of them.
+        radius : float
+            DBSCAN's ``eps`` (Euclidean).
+        rule : str, optional
+            The new :attr:`label_rule`; default :data:`DBSCAN_RULE`.
+        """
+        from .noise import CoreRadius
+        radius = float(radius)
+        if not radius > 0 or not math.isfinite(radius):
+            raise ValueError(f'the noise radius must be a finite float > 0, got {radius}.')
+        core = torch.as_tensor(core, dtype=torch.float64)
+        if core.dim() != 2 or core.shape[0] == 0 or core.shape[1] != self.n_features_in_:
+            raise ValueError(f'core samples must be a non-empty (C, {self.n_features_in_}) array, got shape '
+                             f'{tuple(core.shape)}.')
+        self.radius = CoreRadius(core, radius, self.margin.origin)
+        self.radius_pool = MinPool(torch.ones(self.n_clusters, 2, dtype=torch.bool), self.pool.beta)
+        self.label_rule = DBSCAN_RULE if rule is None else rule
+        return self
+
+    @property
+    def noise_radius(self):
+        """DBSCAN's ``eps`` when the model has a noise rule, else None (labels are never -1 for noise)."""
+        radius = getattr(self, 'radius', None)
+        return None if radius is None else radius.radius
+
+    @property
+    def beta(self):
+        return self.pool.beta
+
+    @beta.setter
+    def beta(self, value):
+        self.pool.beta = check_beta(value, allow_none=False)
+        if getattr(self, 'radius_pool', None) is not None:
+            self.radius_pool.beta = self.pool.beta
+
+    def forward(self, x):
+        logits = self.pool(self.rival_pool(self.own_pool(self.margin(x))))
+        return self._with_noise(x, logits)
+
+    def _with_noise(self, x, logits):
+        """``min(f_c, e)`` through the radius pool where the model has a noise rule; ``logits`` otherwise."""
+        if getattr(self, 'radius', None) is None:
+            return logits
+        radius = self.radius(x).unsqueeze(1).expand_as(logits)
+        return self.radius_pool(torch.stack([logits, radius], -1))
 
     @classmethod
     def from_members(cls, members, labels, gamma, beta, source='members', classes=None, origin=None,
@@ -205,7 +275,8 @@ class NeuralizedMembers(torch.nn.Sequential, NeuralizedModel):
         scores = centroid_scores(x, members)
         pooled = group_logmeanexp(scores, self.own_pool.groups.to(x.device), self.own_pool.valid.to(x.device),
                                      self.gamma)
-        return masked_min(pooled.unsqueeze(2) - pooled.unsqueeze(1), self.pool.valid.to(x.device))
+        logits = masked_min(pooled.unsqueeze(2) - pooled.unsqueeze(1), self.pool.valid.to(x.device))
+        return self._with_noise(x, logits)
 
     @property
     def members(self):

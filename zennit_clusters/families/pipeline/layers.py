@@ -51,3 +51,12 @@ class NeuralizedPipeline(torch.nn.Sequential, NeuralizedModel):
     @beta.setter
     def beta(self, value):
         self.head.beta = value
+
+    @property
+    def label_rule(self):
+        return self.head.label_rule
+
+    @property
+    def noise_radius(self):
+        """The head's noise radius, in the head's (scaled) coordinates."""
+        return self.head.noise_radius
