@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from .core import NeuralizedModel, converter_for, explainer_type_for, supported_types
-from .validation import as_feature_tensor, check_beta, check_cluster, check_finite_rows, check_output_buffer
+from .validation import (as_feature_tensor, check_beta, check_cluster, check_finite_rows, check_output_buffer,
+                         check_training_data)
 
 __all__ = ['neuralize', 'resolve_beta', 'supported_types', 'make_explainer', 'explain', 'explain_with_constant',
            'CHUNK_ELEMENTS']
@@ -72,15 +73,14 @@ def resolve_beta(model, X=None, beta=None):
     It depends only on the model and its training data, never on a batch being explained.
     """
     beta = check_beta(beta)
+    if X is not None:  # checked even where it sets nothing: bad training data is an error, not ignored
+        x = check_training_data(X, model.n_features_in_)
     if beta is not None:
         return beta
     if model.default_beta is not None:
         # a model with a stiffness of its own (a mixture's posterior is a soft-min with beta = 1)
         return float(model.default_beta)
-    if X is not None:
-        x, _ = as_feature_tensor(X, model.n_features_in_, name='X (training data)')
-        x = x.to(torch.float64)
-    else:
+    if X is None:
         x = model.cluster_centers.to(torch.float64)
     with torch.no_grad():
         # models whose layered forward is costly (member-point networks: M^2 pairs per row) have a cheaper evidence()
@@ -117,7 +117,9 @@ def make_explainer(model, cluster=None, beta=None, epsilon=None):
     explainer_type = explainer_type_for(type(model))
     if explainer_type is None:
         raise TypeError(f'no closed-form explainer for {type(model).__name__}.')
-    return explainer_type(model, cluster, beta, epsilon)
+    explainer = explainer_type(model, cluster, beta, epsilon)
+    explainer.n_features_in_ = model.n_features_in_  # its input check (Explainer) names the width
+    return explainer
 
 
 def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False, out=None):

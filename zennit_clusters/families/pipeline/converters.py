@@ -10,6 +10,7 @@ from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, Stan
 from sklearn.utils.validation import check_is_fitted
 
 from ...api import neuralize
+from ...validation import check_training_data
 from .layers import FeatureScaling, NeuralizedPipeline
 
 __all__ = ['convert_pipeline', 'feature_scaling', 'PER_FEATURE_SCALERS']
@@ -57,7 +58,7 @@ def convert_pipeline(pipeline, X=None, beta=None):
     scaling = FeatureScaling(offset, scale)
     Z = None
     if X is not None:
-        Z = pipeline[:-1].transform(np.asarray(X, dtype=np.float64))
+        Z = pipeline[:-1].transform(check_training_data(X, n_features).numpy())
     head = neuralize(estimator, X=Z, beta=beta)
     names = '+'.join(type(step).__name__ for _, step in steps)
     return NeuralizedPipeline(scaling, head, source=f'Pipeline({names}, {head.source})')
