@@ -27,9 +27,12 @@ def neuralize(estimator, X=None, beta=None):
     Parameters
     ----------
     estimator : fitted estimator, torch.Tensor, torch.nn.Module
-        A fitted scikit-learn ``KMeans``, ``MiniBatchKMeans`` or ``BisectingKMeans``; a (K, D) tensor of
-        centroids; a torch module holding one; or an already neuralized model (returned as is unless
-        ``X`` or ``beta`` ask for a new default stiffness).
+        A fitted scikit-learn ``KMeans``, ``MiniBatchKMeans`` or ``BisectingKMeans`` (and the other types of
+        :func:`supported_types`); a (K, D) tensor of centroids; a torch clustering module of one of the forms in
+        ``zennit_clusters.families.centroids.torch_heads.ACCEPTED_FORMS`` (its forward is run on probe points and
+        its assignments must be the network's; a feature extractor before the head gives a ``NeuralizedDeep``);
+        or an already neuralized model (returned as is unless ``X`` or ``beta`` ask for a new default
+        stiffness).
     X : array-like of shape (n_samples, n_features), optional
         Training data. Sets the default soft-min stiffness to the authors' heuristic
         ``beta = 1 / mean f_c(x)`` over these points (each with its assigned cluster c).
@@ -48,7 +51,9 @@ def neuralize(estimator, X=None, beta=None):
     Raises
     ------
     TypeError
-        For an unsupported estimator type.
+        For an unsupported estimator type, or a torch module of none of the accepted forms.
+    ValueError
+        For a torch module whose own assignments differ from the network built from its tensors.
     sklearn.exceptions.NotFittedError
         For an estimator that was not fitted (a ``ValueError``).
     """

@@ -98,10 +98,9 @@ def check_assignments(module, model, probes, features=None, what=None):
     n_clusters = model.n_clusters
     output, codes = _run(module, probes, features, what)
     scores = _as_assignment_scores(output, n_clusters, len(probes), what)
-    with torch.no_grad():
-        z = codes.to(torch.float64)
-        logits = model(z)
-    labels = logits.argmax(1)
+    from ...api import explain  # the closed form: O(N K) memory where the layered forward holds (N, K, K - 1)
+    z = codes.to(torch.float64)
+    _, labels, logits = explain(model, z, return_logits=True)
     # decided in exact arithmetic: the evidence (the gap between the two nearest centroids' squared distances)
     # clearly above what the module's own dtype can resolve on numbers of this size
     magnitude = z.square().sum(1) + model.cluster_centers.square().sum(1).max()
