@@ -307,3 +307,35 @@ def test_neuralize_deep_checks_its_head(centroids):
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         assert isinstance(neuralize_deep(torch.nn.Identity(), CdistHead(centroids)), NeuralizedDeep)
+
+
+# -- precision of the check itself ---------------------------------------------------------------------------------
+
+class PlainAttribute(torch.nn.Module):
+    """Centroids as a plain tensor attribute (not a parameter or buffer), in float32."""
+    def __init__(self, centroids):
+        super().__init__()
+        self.centroids = torch.as_tensor(centroids, dtype=torch.float32)
+
+    def forward(self, x):
+        return torch.cdist(x, self.centroids)
+
+
+class HardCodedFloat32(CdistHead):
+    """A forward that casts to float32 itself: a float64 copy of it cannot run, the module itself can."""
+    def forward(self, x):
+        return torch.cdist(x.float(), self.centroids.float())
+
+
+@pytest.mark.parametrize('head_type', [CdistHead, PlainAttribute, HardCodedFloat32])
+def test_float32_heads_far_from_the_origin_are_checked_not_waved_through(head_type):
+    """A float32 cdist at an offset of 1e4 cannot resolve centroids 1 apart; the check runs a float64 copy so that
+    it still decides most probe rows (and would catch a wrong forward), and falls back to the module itself."""
+    from zennit_clusters.families.centroids.torch_heads import probe_head
+    C = torch.randn(5, 8, generator=torch.Generator().manual_seed(4), dtype=torch.float64) + 1e4
+    head = head_type(C.float())
+    model = neuralize(head)
+    report = probe_head(head, model, like=C.float())
+    if head_type is not HardCodedFloat32:
+        assert report.decisive > report.total // 2 and report.agreement == 1.0
+    assert head.centroids.dtype == torch.float32  # the user's module is not converted

@@ -7,6 +7,8 @@ distances or the argmax of scores, whichever is consistent) and compares it with
 network. Rows where either side is undecided (a tie in exact arithmetic, or in the module's own output) do not
 count; every other row must agree.
 """
+import copy
+
 import numpy as np
 import torch
 
@@ -66,7 +68,7 @@ def centroid_probes(centroids, n=PROBES_PER_GROUP, seed=0):
     return torch.cat([near, cloud, middle])
 
 
-def check_assignments(module, model, probes, features=None, what=None):
+def check_assignments(module, model, probes, features=None, what=None, like=None):
     """Run ``module`` on ``probes`` and require its assignments to be the neuralized network's labels.
 
     Parameters
@@ -82,6 +84,8 @@ def check_assignments(module, model, probes, features=None, what=None):
         ``module`` takes the network's input directly.
     what : str, optional
         How to name the module in errors (default its type and what was found in it).
+    like : torch.Tensor, optional
+        A tensor whose dtype and device the probes take when the module registers none (plain tensor attributes).
 
     Returns
     -------
@@ -96,7 +100,7 @@ def check_assignments(module, model, probes, features=None, what=None):
     """
     what = what or type(module).__name__
     n_clusters = model.n_clusters
-    output, codes = _run(module, probes, features, what)
+    output, codes = _run(module, probes, features, what, like)
     scores = _as_assignment_scores(output, n_clusters, len(probes), what)
     from ...api import explain  # the closed form: O(N K) memory where the layered forward holds (N, K, K - 1)
     z = codes.to(torch.float64)
@@ -117,7 +121,8 @@ def check_assignments(module, model, probes, features=None, what=None):
         candidates[orientation] = ProbeReport(orientation, count, agreement, len(probes))
     n_clear = int(clear.sum())
     shape = tuple(output.shape)
-    if n_clear == 0:  # every probe is a tie in exact arithmetic (all centroids equal): nothing can disagree
+    centres = model.cluster_centers
+    if n_clear == 0 and bool((centres == centres[0]).all()):  # all centroids equal: every probe is a tie
         return ProbeReport('argmax', 0, 1.0, len(probes))
     passing = [report for report in candidates.values() if report.agreement == 1.0 and report.decisive > 0]
     if not passing and any(report.decisive for report in candidates.values()):
@@ -137,22 +142,47 @@ def check_assignments(module, model, probes, features=None, what=None):
     return best
 
 
-def _run(module, probes, features, what):
-    """The module's output on the probes and the network's inputs, in eval mode, without gradients."""
-    tensor = next((t for t in list(module.parameters()) + list(module.buffers()) if t.is_floating_point()), None)
+def _run(module, probes, features, what, like=None):
+    """The module's output on the probes and the network's inputs, in eval mode, without gradients.
+
+    A module in a lower precision runs as a float64 copy first (the check is about what it computes, not about its
+    rounding: a float32 cdist far from the origin cannot resolve close centroids); if the copy fails (a forward
+    with tensors of its own dtype hard-coded), the module itself runs in its own dtype.
+    """
+    tensors = [t for t in list(module.parameters()) + list(module.buffers()) if t.is_floating_point()]
+    tensor = tensors[0] if tensors else like
     dtype = tensor.dtype if tensor is not None else torch.float64
     device = tensor.device if tensor is not None else torch.device('cpu')
     if device.type == 'meta':
         raise TypeError(f'{what} is on the meta device: it has no values to neuralize. Load its weights first '
                         '(module.to_empty(device=...) and load_state_dict).')
-    x = probes.to(device=device, dtype=dtype)
+    if dtype != torch.float64:
+        try:
+            copied, copied_features = copy.deepcopy((module, features))
+            return _forward(_as_float64(copied), probes.to(device), copied_features, what)
+        except Exception:  # noqa: BLE001 (a module that does not survive a copy or a cast runs as it is)
+            pass
+    return _forward(module, probes.to(device=device, dtype=dtype), features, what)
+
+
+def _as_float64(module):
+    """A module (a copy) in float64: its parameters and buffers, and its plain floating-point tensor attributes."""
+    module.to(torch.float64)
+    for submodule in module.modules():
+        for name, value in list(vars(submodule).items()):
+            if torch.is_tensor(value) and value.is_floating_point() and not name.startswith('_'):
+                setattr(submodule, name, value.to(torch.float64))
+    return module
+
+
+def _forward(module, x, features, what):
     modes = [(m, m.training) for m in module.modules()]
     module.eval()
     try:
         with torch.no_grad():
             try:
                 output = module(x)
-                codes = probes if features is None else features(x)
+                codes = x if features is None else features(x)
             except Exception as error:  # the user's forward: any failure means its role is not what we assumed
                 raise TypeError(f'{what}: running its forward on probe points of shape {tuple(x.shape)} '
                                 f'({x.dtype}) failed with {type(error).__name__}: {error}') from error
@@ -162,7 +192,7 @@ def _run(module, probes, features, what):
     if not torch.is_tensor(output):
         raise TypeError(f'{what}: its forward returns {type(output).__name__}, not a tensor of (N, K) distances '
                         'or scores.')
-    return output.detach(), codes.detach().reshape(len(probes), -1).cpu()
+    return output.detach(), codes.detach().reshape(len(x), -1).cpu()
 
 
 def _as_assignment_scores(output, n_clusters, n_rows, what):

@@ -85,7 +85,7 @@ def convert_torch_module(module, X=None, beta=None):
     if not features:
         head_model = _head_model(found, name, X, beta)
         if found.head is not found.model:  # a neuralized model is what it computes
-            probe_head(found.head, head_model, X, what=f'{name} ({found.description})')
+            probe_head(found.head, head_model, X, what=f'{name} ({found.description})', like=found.centroids)
         return head_model
 
     from ..deep.model import NeuralizedDeep, feature_codes  # deep builds on this family: import when needed
@@ -94,19 +94,19 @@ def convert_torch_module(module, X=None, beta=None):
     head_model = _head_model(found, name, codes, beta)
     what = f'{name} ({found.description}, after a feature extractor)'
     if found.head is not None and found.head is not found.model:
-        probe_head(found.head, head_model, codes, what=what)
+        probe_head(found.head, head_model, codes, what=what, like=found.centroids)
     if not _is_plain_sequential(module):  # a custom forward: check that it is the head on the extractor
         inputs = _input_probes(extractor, X, what)
         check_assignments(module, head_model, inputs, features=extractor, what=what)
     return NeuralizedDeep(extractor, head_model)
 
 
-def probe_head(head, model, X=None, what=None):
+def probe_head(head, model, X=None, what=None, like=None):
     """:func:`.probes.check_assignments` of a head on probes around its centroids (and ``X``, its inputs)."""
     probes = centroid_probes(model.cluster_centers)
     if X is not None:
         probes = torch.cat([probes, rows_of(X).reshape(-1, probes.shape[1])])
-    return check_assignments(head, model, probes, what=what)
+    return check_assignments(head, model, probes, what=what, like=like)
 
 
 def identify(module):
