@@ -31,7 +31,7 @@ def test_unsupported_estimator(thing):
 
 
 def test_torch_module_without_centroids():
-    with pytest.raises(TypeError, match='Cannot find the centroids of torch module Sequential'):
+    with pytest.raises(TypeError, match='Cannot neuralize torch module Sequential: no centroids or clustering head'):
         neuralize(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)))
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from .core import NeuralizedModel, converter_for, explainer_type_for, supported_types
-from .validation import as_feature_tensor, check_beta, check_cluster, check_finite_rows, check_output_buffer
+from .validation import (as_feature_tensor, check_beta, check_cluster, check_finite_rows, check_output_buffer,
+                         check_training_data)
 
 __all__ = ['neuralize', 'resolve_beta', 'supported_types', 'make_explainer', 'explain', 'explain_with_constant',
            'CHUNK_ELEMENTS']
@@ -26,9 +27,12 @@ def neuralize(estimator, X=None, beta=None):
     Parameters
     ----------
     estimator : fitted estimator, torch.Tensor, torch.nn.Module
-        A fitted scikit-learn ``KMeans``, ``MiniBatchKMeans`` or ``BisectingKMeans``; a (K, D) tensor of
-        centroids; a torch module holding one; or an already neuralized model (returned as is unless
-        ``X`` or ``beta`` ask for a new default stiffness).
+        A fitted scikit-learn ``KMeans``, ``MiniBatchKMeans`` or ``BisectingKMeans`` (and the other types of
+        :func:`supported_types`); a (K, D) tensor of centroids; a torch clustering module of one of the forms in
+        ``zennit_clusters.families.centroids.torch_heads.ACCEPTED_FORMS`` (its forward is run on probe points and
+        its assignments must be the network's; a feature extractor before the head gives a ``NeuralizedDeep``);
+        or an already neuralized model (returned as is unless ``X`` or ``beta`` ask for a new default
+        stiffness).
     X : array-like of shape (n_samples, n_features), optional
         Training data. Sets the default soft-min stiffness to the authors' heuristic
         ``beta = 1 / mean f_c(x)`` over these points (each with its assigned cluster c).
@@ -47,7 +51,9 @@ def neuralize(estimator, X=None, beta=None):
     Raises
     ------
     TypeError
-        For an unsupported estimator type.
+        For an unsupported estimator type, or a torch module of none of the accepted forms.
+    ValueError
+        For a torch module whose own assignments differ from the network built from its tensors.
     sklearn.exceptions.NotFittedError
         For an estimator that was not fitted (a ``ValueError``).
     """
@@ -72,15 +78,14 @@ def resolve_beta(model, X=None, beta=None):
     It depends only on the model and its training data, never on a batch being explained.
     """
     beta = check_beta(beta)
+    if X is not None:  # checked even where it sets nothing: bad training data is an error, not ignored
+        x = check_training_data(X, model.n_features_in_)
     if beta is not None:
         return beta
     if model.default_beta is not None:
         # a model with a stiffness of its own (a mixture's posterior is a soft-min with beta = 1)
         return float(model.default_beta)
-    if X is not None:
-        x, _ = as_feature_tensor(X, model.n_features_in_, name='X (training data)')
-        x = x.to(torch.float64)
-    else:
+    if X is None:
         x = model.cluster_centers.to(torch.float64)
     with torch.no_grad():
         # models whose layered forward is costly (member-point networks: M^2 pairs per row) have a cheaper evidence()
@@ -119,7 +124,9 @@ def make_explainer(model, cluster=None, beta=None, epsilon=None):
     explainer_type = explainer_type_for(type(model))
     if explainer_type is None:
         raise TypeError(f'no closed-form explainer for {type(model).__name__}.')
-    return explainer_type(model, cluster, beta, epsilon)
+    explainer = explainer_type(model, cluster, beta, epsilon)
+    explainer.n_features_in_ = model.n_features_in_  # its input check (Explainer) names the width
+    return explainer
 
 
 def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False, out=None):

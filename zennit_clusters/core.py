@@ -19,7 +19,7 @@ import types
 
 import torch
 
-from .validation import check_beta
+from .validation import check_beta, check_explainer_input
 
 __all__ = ['NeuralizedModel', 'Explainer', 'CentredFrameLayer', 'Family', 'register_family', 'families',
            'converter_for', 'explainer_type_for', 'full_name', 'layer_rules', 'supported_types', 'pickle_admissions',
@@ -113,11 +113,18 @@ class Explainer(torch.nn.Module):
     def __init__(self, origin=None):
         super().__init__()
         self.register_buffer('origin', optional_origin(origin))
+        # every family's explainer refuses what is not a dense float tensor before its arithmetic sees it
+        self.register_forward_pre_hook(_check_explainer_call)
 
     def forward_with_constant(self, x):
         """``(label, logits, relevance, constant)``; the constant is zero for families without one."""
         label, logits, relevance = self(x)
         return label, logits, relevance, torch.zeros_like(relevance[:, 0])
+
+
+def _check_explainer_call(explainer, args):
+    if args:  # the width where make_explainer() recorded it
+        check_explainer_input(args[0], type(explainer).__name__, getattr(explainer, 'n_features_in_', None))
 
 
 def optional_origin(origin):

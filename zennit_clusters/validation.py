@@ -10,9 +10,10 @@ import numbers
 import numpy as np
 import torch
 
-__all__ = ['as_feature_tensor', 'check_finite_rows', 'check_cluster', 'check_n_features', 'check_beta', 'check_gamma',
-           'check_fitted', 'check_layer_input', 'check_output_buffer', 'overlaps', 'frame_origin', 'sign_epsilon',
-           'sign_stabiliser', 'tie_threshold', 'tie_relative', 'tie_stabiliser']
+__all__ = ['as_feature_tensor', 'check_training_data', 'check_finite_rows', 'check_cluster', 'check_n_features',
+           'check_beta', 'check_gamma', 'check_fitted', 'check_dense_values', 'check_explainer_input',
+           'check_layer_input', 'check_output_buffer', 'overlaps', 'frame_origin', 'sign_epsilon', 'sign_stabiliser',
+           'tie_threshold', 'tie_relative', 'tie_stabiliser']
 
 
 def check_fitted(estimator, attributes=None):
@@ -56,6 +57,7 @@ def as_feature_tensor(X, n_features, name='X'):
         Whether the caller should get numpy back.
     """
     if torch.is_tensor(X):
+        check_dense_values(X, name)
         tensor, from_numpy = X.detach(), False
         if tensor.is_complex():
             raise TypeError(f'{name} must be real-valued, got dtype {tensor.dtype}.')
@@ -65,9 +67,12 @@ def as_feature_tensor(X, n_features, name='X'):
         if hasattr(X, 'toarray') and hasattr(X, 'nnz'):
             raise TypeError(f'{name} must be a dense array; got a sparse matrix ({type(X).__name__}). '
                             'Call X.toarray() first.')
+        if isinstance(X, np.ma.MaskedArray) and np.ma.is_masked(X):
+            raise TypeError(f'{name} is a masked array with masked entries, which have no value to explain; fill them '
+                            '(X.filled(value)) or drop those rows first.')
         try:
             array = np.asarray(X)
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, RuntimeError) as error:
             raise TypeError(f'{name} must be array-like of numbers, got {type(X).__name__}: {error}') from None
         if array.dtype.kind in 'biu':
             array = array.astype(np.float64)
@@ -81,6 +86,15 @@ def as_feature_tensor(X, n_features, name='X'):
         tensor, from_numpy = torch.from_numpy(array), True
     check_n_features(tensor, n_features, name)
     return tensor, from_numpy
+
+
+def check_training_data(X, n_features, name='X (training data)'):
+    """Training data as a float64 tensor of shape (n_samples, n_features), every value finite; else a clear error."""
+    x, _ = as_feature_tensor(X, n_features, name=name)
+    x = x.to(torch.float64)
+    if not bool(torch.isfinite(x).all()):
+        check_finite_rows(x, x, name=name)
+    return x
 
 
 def check_finite_rows(x, values, name='X', offset=0, finite=None):
@@ -146,9 +160,42 @@ def check_gamma(gamma):
     return gamma
 
 
+def check_dense_values(x, name='X'):
+    """Raise TypeError for a torch tensor without values in strided memory: sparse layouts and the meta device."""
+    if x.layout != torch.strided:
+        raise TypeError(f'{name} must be a dense tensor, got layout {x.layout}; call X.to_dense() first.')
+    if x.device.type == 'meta':
+        raise TypeError(f'{name} is on the meta device and holds no values; materialise it first '
+                        '(e.g. torch.empty_like(X, device="cpu") filled with data).')
+
+
+def check_explainer_input(x, explainer, n_features=None):
+    """Raise unless an explainer's input is a dense real float32/float64 torch tensor of shape (N, n_features).
+
+    The closed-form explainers take the tensors that :func:`~zennit_clusters.explain` prepares; called directly,
+    they need the same. Only what is fixed when a graph is traced is checked (the number of rows is not).
+    """
+    if not torch.is_tensor(x):
+        raise TypeError(f'{explainer} expects a torch tensor of shape (n_samples, n_features), got '
+                        f'{type(x).__name__}; use torch.as_tensor(x), or explain() for array-like input.')
+    check_dense_values(x, f'{explainer} input')
+    if x.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f'{explainer} expects a float32 or float64 tensor, got dtype {x.dtype}; cast it (x.double()), '
+                        'or use explain(), which does.')
+    width = 'n_features' if n_features is None else n_features
+    if x.dim() != 2 or (n_features is not None and x.shape[1] != n_features):
+        raise ValueError(f'{explainer} expects a 2-d tensor of shape (n_samples, {width}), got shape '
+                         f'{tuple(x.shape)}.')
+
+
 def check_layer_input(x, n_features, layer):
     """Raise unless a layer's input ``x`` is a 2-d floating-point tensor with ``n_features`` columns."""
-    if not torch.is_tensor(x) or x.dim() != 2:
+    if not torch.is_tensor(x):
+        raise TypeError(f'{layer} expects a torch tensor of shape (n_samples, {n_features}), got {type(x).__name__}; '
+                        'use torch.as_tensor(x).')
+    if x.layout != torch.strided:
+        raise TypeError(f'{layer} expects a dense tensor, got layout {x.layout}; call x.to_dense() first.')
+    if x.dim() != 2:
         got = f'shape {tuple(x.shape)}' if torch.is_tensor(x) else type(x).__name__
         raise ValueError(f'{layer} expects a 2-d tensor of shape (n_samples, {n_features}), got {got}.')
     if x.shape[1] != n_features:

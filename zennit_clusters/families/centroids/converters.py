@@ -6,10 +6,11 @@ from ...api import resolve_beta
 from ...validation import check_fitted
 from .layers import NeuralizedCentroids, flat_pairs
 
-__all__ = ['centroid_model', 'convert_kmeans', 'find_centroids', 'convert_centroid_tensor', 'convert_centroid_module',
+__all__ = ['centroid_model', 'convert_kmeans', 'convert_centroid_tensor', 'convert_centroid_module',
            'CENTROID_ATTRIBUTES']
 
-# attribute names under which torch clustering heads commonly keep their centroids
+# attribute names under which torch clustering heads commonly keep their centroids (a documented declaration:
+# neuralize() takes a (K, D) tensor under one of them as the centroids, then checks the module's forward)
 CENTROID_ATTRIBUTES = ('centroids', 'cluster_centers', 'cluster_centers_', 'centers', 'centres', 'prototypes')
 
 
@@ -41,32 +42,12 @@ def convert_kmeans(estimator, X=None, beta=None):
     return centroid_model(estimator.cluster_centers_, type(estimator).__name__, X=X, beta=beta)
 
 
-def find_centroids(module):
-    """The (K, D) centroid tensor held by a torch clustering head.
-
-    Looks for an attribute named like centroids (see ``CENTROID_ATTRIBUTES``), else for the module's only
-    2-d parameter or buffer.
-    """
-    for name in CENTROID_ATTRIBUTES:
-        value = getattr(module, name, None)
-        if torch.is_tensor(value) and value.dim() == 2:
-            return value
-    candidates = [(name, tensor) for name, tensor in list(module.named_parameters()) + list(module.named_buffers())
-                  if tensor.dim() == 2]
-    if len(candidates) == 1:
-        return candidates[0][1]
-    found = ', '.join(f'{name} {tuple(t.shape)}' for name, t in candidates) or 'none'
-    raise TypeError(
-        f'Cannot find the centroids of torch module {type(module).__name__}: expected an attribute named one of '
-        f'{", ".join(CENTROID_ATTRIBUTES)} or exactly one 2-d parameter/buffer; 2-d tensors found: {found}.'
-    )
-
-
 def convert_centroid_tensor(centroids, X=None, beta=None):
     """A (K, D) tensor of centroids: a deep k-means head on some feature space."""
     return centroid_model(centroids, 'torch.Tensor', X=X, beta=beta)
 
 
 def convert_centroid_module(module, X=None, beta=None):
-    """A torch module holding one (K, D) centroid tensor."""
-    return centroid_model(find_centroids(module), type(module).__name__, X=X, beta=beta)
+    """A torch clustering module: one of :data:`.torch_heads.ACCEPTED_FORMS`, checked on probe points first."""
+    from .torch_heads import convert_torch_module  # it builds on centroid_model above
+    return convert_torch_module(module, X=X, beta=beta)

@@ -9,6 +9,7 @@ import torch
 from ...core import CentredFrameLayer, NeuralizedModel
 from ...equations import centroid_scores, masked_min, pair_margins
 from ...validation import check_layer_input, frame_origin
+from .equations import flat_logits, top_two
 
 __all__ = ['PairwiseMargin', 'MinPool', 'NeuralizedCentroids', 'flat_pairs']
 
@@ -139,6 +140,16 @@ class NeuralizedCentroids(torch.nn.Sequential, NeuralizedModel):
     @property
     def n_clusters(self):
         return self.margin.own.shape[0]
+
+    def evidence(self, x):
+        """The (N, K) evidence, for k-means from the two largest scores (O(N K) memory where the layered forward
+        holds the (N, K, K - 1) margins); the same values, since ``min_k (s_c - s_k) = s_c - max_k s_k``."""
+        if not self.is_flat:
+            return self(x)
+        x, centres = self.margin.centred(x)
+        scores = centroid_scores(x, centres)
+        _, first, second = top_two(scores)
+        return flat_logits(scores, first, second)
 
     @property
     def n_features_in_(self):

@@ -80,5 +80,12 @@ class StudentTHead(torch.nn.Module):
 
 
 def convert_head(head, X=None, beta=None):
-    """A deep k-means or DEC head: the exact k-means network on its centroids (the hard assignment)."""
-    return centroid_model(head.centroids, type(head).__name__, X=X, beta=beta)
+    """A deep k-means or DEC head: the exact k-means network on its centroids (the hard assignment).
+
+    Its forward is checked on probe points first (a subclass may compute something else).
+    """
+    from ..centroids.torch_heads import probe_head
+
+    model = centroid_model(head.centroids, type(head).__name__, X=X, beta=beta)
+    probe_head(head, model, X, what=f'{type(head).__name__} (centroids {tuple(head.centroids.shape)})')
+    return model

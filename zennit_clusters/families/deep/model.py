@@ -4,7 +4,7 @@ import torch
 from ...api import neuralize
 from ...core import NeuralizedModel
 
-__all__ = ['NeuralizedDeep', 'convert_deep', 'neuralize_deep', 'explain_deep']
+__all__ = ['NeuralizedDeep', 'convert_deep', 'neuralize_deep', 'explain_deep', 'feature_codes']
 
 
 class NeuralizedDeep(torch.nn.Sequential):
@@ -71,18 +71,27 @@ def neuralize_deep(features, head, X=None, beta=None, batch_size=1024):
     """
     if not isinstance(features, torch.nn.Module):
         raise TypeError(f'features must be a torch.nn.Module, got {type(features).__name__}.')
-    codes = None
-    if X is not None:
-        X = torch.as_tensor(X)
-        training = features.training
-        features.eval()
-        try:
-            with torch.no_grad():
-                codes = torch.cat([features(batch) for batch in torch.split(X, batch_size)])
-        finally:
-            features.train(training)
-        codes = codes.reshape(codes.shape[0], -1).detach().cpu()
+    codes = None if X is None else feature_codes(features, X, batch_size)
     return NeuralizedDeep(features, neuralize(head, X=codes, beta=beta))
+
+
+def feature_codes(features, X, batch_size=1024):
+    """The (N, D') features of inputs X: the extractor in eval mode under ``no_grad``, in batches, on the CPU.
+
+    Every submodule's training mode is restored afterwards.
+    """
+    X = torch.as_tensor(X)
+    if X.shape[0] == 0:
+        raise ValueError('X (training inputs) has 0 samples; at least 1 is required.')
+    modes = [(module, module.training) for module in features.modules()]
+    features.eval()
+    try:
+        with torch.no_grad():
+            codes = torch.cat([features(batch) for batch in torch.split(X, batch_size)])
+    finally:
+        for module, training in modes:
+            module.training = training
+    return codes.reshape(codes.shape[0], -1).detach().cpu()
 
 
 def explain_deep(model, x, composite=None, cluster=None):

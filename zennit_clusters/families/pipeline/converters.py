@@ -8,7 +8,7 @@ the scaling is one-to-one per feature, the relevance of raw feature i is the rel
 import numpy as np
 from ...api import neuralize
 from ...core import full_name
-from ...validation import check_fitted
+from ...validation import check_fitted, check_training_data
 from .layers import FeatureScaling, NeuralizedPipeline
 
 __all__ = ['convert_pipeline', 'feature_scaling', 'PER_FEATURE_SCALERS']
@@ -63,7 +63,7 @@ def convert_pipeline(pipeline, X=None, beta=None):
     scaling = FeatureScaling(offset, scale)
     Z = None
     if X is not None:
-        Z = pipeline[:-1].transform(np.asarray(X, dtype=np.float64))
+        Z = pipeline[:-1].transform(check_training_data(X, n_features).numpy())
     head = neuralize(estimator, X=Z, beta=beta)
     names = '+'.join(type(step).__name__ for _, step in steps)
     return NeuralizedPipeline(scaling, head, source=f'Pipeline({names}, {head.source})')
