@@ -149,7 +149,7 @@ def _reword(error, source):
 
 
 def load_torch(source, budget=None):
-    """Inspect, then ``torch.load(weights_only=True)``; a dict of tensors becomes a module with buffers."""
+    """Inspect, then ``torch.load(weights_only=True)``; a dict of tensors gives its centroid tensor."""
     import torch
     inspect_archive(source, budget or Budget())
     try:
@@ -157,7 +157,7 @@ def load_torch(source, budget=None):
     except pickle.UnpicklingError as error:
         raise _reword(error, source) from None
     if isinstance(obj, dict) and obj and all(torch.is_tensor(value) for value in obj.values()):
-        obj = _state_dict_head(obj)
+        obj = _state_dict_head(obj, source)
     return obj
 
 
@@ -166,17 +166,25 @@ def trusted_torch(source):
     import torch
     obj = torch.load(source, map_location='cpu', weights_only=False)
     if isinstance(obj, dict) and obj and all(torch.is_tensor(value) for value in obj.values()):
-        obj = _state_dict_head(obj)
+        obj = _state_dict_head(obj, source)
     return obj
 
 
-def _state_dict_head(state):
-    """A torch module holding a state dict's tensors as buffers, for ``neuralize``'s module converter."""
-    import torch
+def _state_dict_head(state, source):
+    """The (K, D) centroid tensor of a state dict, for ``neuralize``: a state dict is data, with no forward.
 
-    head = torch.nn.Module()
-    short = [key.rsplit('.', 1)[-1] for key in state]
-    for key, name, tensor in zip(state, short, state.values()):
-        # 'head.centroids' -> 'centroids', so the converter finds centroids by name; keep keys unique
-        head.register_buffer(name if short.count(name) == 1 else key.replace('.', '_'), tensor)
-    return head
+    The tensor whose key ends in one of the names a centroid tensor goes by (``head.centroids``), or the only
+    tensor of a one-tensor state dict. Otherwise (a ``Linear``'s weight and bias, two candidates) a one-line
+    refusal naming the file and its tensors: a state dict has no forward that could prove a tensor's role.
+    """
+    from zennit_clusters.families.centroids.converters import CENTROID_ATTRIBUTES
+
+    matrices = [(key, tensor) for key, tensor in state.items() if tensor.dim() == 2]
+    named = [(key, tensor) for key, tensor in matrices if key.rsplit('.', 1)[-1] in CENTROID_ATTRIBUTES]
+    chosen = named if named else (matrices if len(state) == 1 else [])
+    if len(chosen) == 1:
+        return chosen[0][1]
+    found = ', '.join(f'{key} {tuple(tensor.shape)}' for key, tensor in state.items())
+    raise ModelFileError(f'{source} is a state dict whose centroids cannot be told: expected one 2-d tensor named '
+                         f'one of {", ".join(CENTROID_ATTRIBUTES)} (or a state dict of one tensor); tensors found: '
+                         f'{found}.')

@@ -81,8 +81,9 @@ def test_torch_centroids_and_state_dicts_load(tmp_path):
     torch.save(torch.nn.Linear(3, 2).state_dict(), tmp_path / 'linear.pt')  # an OrderedDict with _metadata
     torch.save(centroids[:, ::2], tmp_path / 'view.pt')  # a strided view of a larger storage
     torch.testing.assert_close(load_model(tmp_path / 'c.pt'), centroids)
-    torch.testing.assert_close(load_model(tmp_path / 's.pth').centroids, centroids)
-    assert load_model(tmp_path / 'linear.pt').weight.shape == (2, 3)
+    torch.testing.assert_close(load_model(tmp_path / 's.pth'), centroids)  # a state dict gives its centroids
+    with pytest.raises(ModelFileError, match=r'linear.pt is a state dict whose centroids cannot be told.*weight \(2, 3\), bias \(2,\)'):
+        load_model(tmp_path / 'linear.pt')  # read through every check, refused for what it holds: a Linear layer
     torch.testing.assert_close(load_model(tmp_path / 'view.pt'), centroids[:, ::2])
 
 
