@@ -158,8 +158,6 @@ def test_explain_gives_the_right_answer_or_a_clear_error(case, name, models, est
     np.testing.assert_allclose(relevance, reference, rtol=rtol, atol=rtol * scale)
 
 
-@pytest.mark.xfail(reason='issue 13, item 5 (numerics, another branch): member-point relevance far from the '
-                          'members is NaN where the evidence is finite')
 def test_member_relevance_far_from_the_members_is_finite(models, data):
     relevance, labels, logits = explain(models['agglomerative'], data[:20] * 1e30, return_logits=True)
     assert np.isfinite(logits).all() and np.isfinite(relevance).all()
@@ -198,8 +196,6 @@ def test_training_data_is_checked(case, name, estimators, data):
         assert math.isfinite(model.beta) and model.beta >= 0
 
 
-@pytest.mark.xfail(strict=True, reason='families/members/converters._check_training_data keeps its own input '
-                                       'checks (not validation.as_feature_tensor): a meta tensor reaches numpy')
 def test_partition_training_data_on_the_meta_device(estimators):
     _, error = call(lambda: neuralize(estimators['agglomerative'], X=torch.zeros(178, N_FEATURES, device='meta')))
     assert error is not None

@@ -12,6 +12,9 @@ class CentroidModule(torch.nn.Module):
         super().__init__()
         self.centroids = torch.nn.Parameter(torch.as_tensor(centroids, dtype=torch.float32))
 
+    def forward(self, x):  # squared distances: neuralize() checks the module's own assignments against them
+        return torch.cdist(x, self.centroids.to(x.dtype)) ** 2
+
 
 class RelabelledKMeans(KMeans):
     """A KMeans whose predict numbers the clusters differently from its centroids: no graph of the

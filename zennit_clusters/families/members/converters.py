@@ -21,7 +21,7 @@ import torch
 
 from ...api import resolve_beta
 from ...core import full_name
-from ...validation import check_fitted, check_gamma
+from ...validation import check_fitted, check_gamma, check_training_data
 from .layers import NeuralizedMembers
 
 __all__ = ['neuralize_partition', 'member_gamma', 'convert_partition', 'convert_kernel_kmeans', 'DEFAULT_MAX_MEMBERS',
@@ -55,25 +55,17 @@ def member_gamma(members):
 
 
 def _check_training_data(X, n_labels, what):
+    """The labelled points as float64 numpy, checked as all training data is (validation.check_training_data)."""
     if X is None:
         raise ValueError(f'a labelled partition needs the training data: neuralize(est, X=X_train) ({what} has '
                          'labels but no rule for new points; the network is built from the labelled points).')
-    if torch.is_tensor(X):
-        X = X.detach().cpu().numpy()
-    if hasattr(X, 'toarray') and hasattr(X, 'nnz'):
-        raise TypeError('X must be a dense array; got a sparse matrix. Call X.toarray() first.')
-    X = np.asarray(X)
-    if X.dtype.kind not in 'biuf':
-        raise TypeError(f'X must hold real numbers, got an array of dtype {X.dtype}.')
-    X = X.astype(np.float64)
-    if X.ndim != 2:
-        raise ValueError(f'X must be 2-d (n_samples, n_features), got shape {X.shape}.')
+    shape = tuple(X.shape) if hasattr(X, 'shape') else np.shape(X)
+    if len(shape) != 2:
+        raise ValueError(f'X must be 2-d (n_samples, n_features), got shape {shape}.')
+    X = check_training_data(X, shape[1]).cpu().numpy()
     if X.shape[0] != n_labels:
         raise ValueError(f'X has {X.shape[0]} rows but there are {n_labels} labels: pass the training data the '
                          f'{what} was fitted on.')
-    if not np.isfinite(X).all():
-        row = int(np.flatnonzero(~np.isfinite(X).all(1))[0])
-        raise ValueError(f'X (training data) contains NaN or infinity (first in row {row}).')
     return X
 
 
