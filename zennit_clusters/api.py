@@ -216,7 +216,7 @@ def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_consta
     with torch.no_grad():
         for start in range(0, x.shape[0], chunk_size):
             rows = slice(start, start + chunk_size)
-            chunk = x[rows].contiguous()  # a no-op for row chunks of contiguous X; the kernels need it
+            chunk = x[rows].contiguous()  # a no-op for row chunks of contiguous X; the compiled code needs it
             if with_constant:  # zero for explainers without a constant term (centroid and member models)
                 labels[rows], logits[rows], relevance[rows], constant[rows] = explainer.forward_with_constant(chunk)
             elif explainer.writes_out:  # straight into the result, where the explainer can

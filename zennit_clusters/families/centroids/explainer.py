@@ -2,7 +2,7 @@
 
 It computes what the layered model with the Zennit rules computes, through the same equations, but only for the
 cluster being explained: O(N K D) work in two (N, M) x (M, D) matrix products. For k-means (the flat layout) on
-CPU the whole row step runs as one compiled kernel (:mod:`.row_step`), whose torch twin is
+CPU the whole row step runs as one compiled function (:mod:`.row_step`), whose torch twin is
 :meth:`CentroidExplainer._forward_flat`; tests/families/centroids/test_backends.py holds the two together.
 """
 import torch
@@ -63,7 +63,7 @@ class CentroidExplainer(Explainer):
         check_n_features(x, self.centres.shape[1], 'x')
         epsilon = sign_stabiliser(x.dtype, self.epsilon)
         if self.flat and compiled.usable(x, self.centres, self.origin) and row_step.available():
-            # on CPU, k-means runs row by row in one compiled kernel: the steps of _forward_flat, fused
+            # on CPU, k-means runs row by row in the compiled row step: the steps of _forward_flat, fused
             return row_step.flat_explain(x, self.origin, self.centres, self.cluster, self.beta, *epsilon, out)
         x, origin = compiled.defer_centring(x, self.origin)
         scores = centroid_scores(x, self.centres, origin)
