@@ -64,9 +64,14 @@ def read_joblib_array(unpickler, wrapper, state):
 def pickle_names():
     """The stand-ins of every name a supported estimator's pickle may reference, as of now."""
     import importlib
+
+    from zennit_clusters._legacy import legacy_names
+
     table = numpy_names()
-    for name in allowed_names() - BASE_NAMES:
-        module_name, _, attribute = name.rpartition('.')
+    names = allowed_names()
+    moved = legacy_names(names)  # 0.1's import paths: resolved where the class lives now, without a warning
+    for name in names - BASE_NAMES:
+        module_name, _, attribute = moved.get(name, name).rpartition('.')
         try:
             obj = importlib.import_module(module_name)
             for part in attribute.split('.'):
