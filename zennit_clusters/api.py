@@ -124,9 +124,7 @@ def make_explainer(model, cluster=None, beta=None, epsilon=None):
     explainer_type = explainer_type_for(type(model))
     if explainer_type is None:
         raise TypeError(f'no closed-form explainer for {type(model).__name__}.')
-    explainer = explainer_type(model, cluster, beta, epsilon)
-    explainer.n_features_in_ = model.n_features_in_  # its input check (Explainer) names the width
-    return explainer
+    return explainer_type(model, cluster, beta, epsilon)
 
 
 def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False, out=None):

@@ -21,9 +21,34 @@ import torch
 
 from .validation import check_beta, check_explainer_input
 
-__all__ = ['NeuralizedModel', 'Explainer', 'CentredFrameLayer', 'Family', 'register_family', 'families',
+__all__ = ['NeuralizedModel', 'StackedModel', 'Explainer', 'CentredFrameLayer', 'Family', 'register_family', 'families',
            'converter_for', 'explainer_type_for', 'full_name', 'layer_rules', 'supported_types', 'pickle_admissions',
            'labels_and_explained', 'optional_origin']
+
+
+class StackedModel:
+    """What a model stacked on a neuralized ``head`` (a pipeline's scaling, a deep model's extractor) takes from
+    it: the clusters, the default stiffness, and what a label means."""
+    @property
+    def n_clusters(self):
+        return self.head.n_clusters
+
+    @property
+    def beta(self):
+        return self.head.beta
+
+    @beta.setter
+    def beta(self, value):
+        self.head.beta = value
+
+    @property
+    def label_rule(self):
+        return self.head.label_rule
+
+    @property
+    def noise_radius(self):
+        """The head's noise radius, in the head's coordinates."""
+        return self.head.noise_radius
 
 
 class NeuralizedModel:
@@ -93,6 +118,8 @@ class Explainer(torch.nn.Module):
 
     Parameters
     ----------
+    n_features_in_ : int
+        The width D of the model's input, which the explainer checks before any arithmetic.
     origin : torch.Tensor of shape (D,) or None
         The origin of the model's centred frame (see :func:`zennit_clusters.validation.frame_origin`); kept as
         None when it is zero, so that nothing is subtracted and an exported graph has no subtraction node.
@@ -110,8 +137,9 @@ class Explainer(torch.nn.Module):
     writes_out = False
     row_elements = 0
 
-    def __init__(self, origin=None):
+    def __init__(self, n_features_in_, origin=None):
         super().__init__()
+        self.n_features_in_ = int(n_features_in_)
         self.register_buffer('origin', optional_origin(origin))
         # every family's explainer refuses what is not a dense float tensor before its arithmetic sees it
         self.register_forward_pre_hook(_check_explainer_call)
@@ -123,8 +151,8 @@ class Explainer(torch.nn.Module):
 
 
 def _check_explainer_call(explainer, args):
-    if args:  # the width where make_explainer() recorded it
-        check_explainer_input(args[0], type(explainer).__name__, getattr(explainer, 'n_features_in_', None))
+    if args:
+        check_explainer_input(args[0], type(explainer).__name__, explainer.n_features_in_)
 
 
 def optional_origin(origin):

@@ -40,7 +40,7 @@ class CentroidExplainer(Explainer):
     """
     def __init__(self, model, cluster, beta, epsilon=None):
         margin = model.margin
-        super().__init__(margin.origin)
+        super().__init__(model.n_features_in_, margin.origin)
         for name in ('centres', 'own', 'rival', 'valid'):
             self.register_buffer(name, getattr(margin, name).clone())
         self.cluster = check_cluster(cluster, model.n_clusters)

@@ -2,12 +2,12 @@
 import torch
 
 from ...api import neuralize
-from ...core import NeuralizedModel
+from ...core import NeuralizedModel, StackedModel
 
 __all__ = ['NeuralizedDeep', 'convert_deep', 'neuralize_deep', 'explain_deep', 'feature_codes']
 
 
-class NeuralizedDeep(torch.nn.Sequential):
+class NeuralizedDeep(StackedModel, torch.nn.Sequential):
     """A feature extractor followed by a neuralized head: ``model(x)`` gives the (N, K) evidence on Phi(x).
 
     Explain it with a Zennit composite that has rules for both parts (:func:`explain_deep`), e.g.
@@ -26,18 +26,6 @@ class NeuralizedDeep(torch.nn.Sequential):
             raise TypeError(f'head must be a neuralized model, got {type(head).__name__}; use neuralize_deep().')
         self.features = features
         self.head = head
-
-    @property
-    def n_clusters(self):
-        return self.head.n_clusters
-
-    @property
-    def beta(self):
-        return self.head.beta
-
-    @beta.setter
-    def beta(self, value):
-        self.head.beta = value
 
 
 def convert_deep(model, X=None, beta=None):

@@ -50,7 +50,7 @@ class MemberExplainer(Explainer):
     """
     def __init__(self, model, cluster, beta, epsilon=None):
         margin, pool = model.margin, model.own_pool
-        super().__init__(margin.origin)
+        super().__init__(model.n_features_in_, margin.origin)
         self.register_buffer('members', margin.members.clone())
         self.register_buffer('member_group', margin.member_group.clone())
         self.register_buffer('groups', pool.groups.clone())
@@ -64,10 +64,9 @@ class MemberExplainer(Explainer):
         self.beta = beta
         self.epsilon = epsilon
         self.row_elements = self.groups.shape[1] * self.members.shape[0]
-        radius = getattr(model, 'radius', None)
-        self.radius = None if radius is None else radius.radius
-        if radius is not None:
-            self.register_buffer('core', radius.core.clone())
+        self.radius = model.noise_radius  # eps of a noise rule (DBSCAN), else None
+        if self.radius is not None:
+            self.register_buffer('core', model.radius.core.clone())
             self.row_elements += self.core.shape[0]
 
     def forward(self, x):

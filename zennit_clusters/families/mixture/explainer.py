@@ -44,7 +44,7 @@ class MixtureExplainer(Explainer):
     """
     def __init__(self, model, cluster, beta, epsilon=None):
         ratio = model.ratio
-        super().__init__(ratio.origin)
+        super().__init__(model.n_features_in_, ratio.origin)
         names = ['means', 'precisions', 'biases', 'own', 'rival', 'valid', 'null']
         if ratio.linear:
             names += ['weight', 'root', 'kappa', 'offset']

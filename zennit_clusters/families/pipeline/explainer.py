@@ -13,7 +13,7 @@ class PipelineExplainer(Explainer):
     The relevance of raw feature i is that of scaled feature i (the scaling is one-to-one per feature).
     """
     def __init__(self, model, cluster, beta, epsilon=None):
-        super().__init__()
+        super().__init__(model.n_features_in_)
         self.scaling = copy.deepcopy(model.scaling)
         self.head = make_explainer(model.head, cluster=cluster, beta=beta, epsilon=epsilon)
         # what explain() may use is what the head offers

@@ -1,7 +1,7 @@
 """Torch modules of neuralized pipelines: per-feature scaling in front of a neuralized head."""
 import torch
 
-from ...core import NeuralizedModel
+from ...core import NeuralizedModel, StackedModel
 from ...validation import check_layer_input
 
 __all__ = ['FeatureScaling', 'NeuralizedPipeline']
@@ -23,17 +23,13 @@ class FeatureScaling(torch.nn.Module):
         return (x - self.offset.to(x)) * self.scale.to(x)
 
 
-class NeuralizedPipeline(torch.nn.Sequential, NeuralizedModel):
+class NeuralizedPipeline(StackedModel, torch.nn.Sequential, NeuralizedModel):
     """A neuralized clustering model behind per-feature scaling: ``model(x) = head(scaling(x))``."""
     def __init__(self, scaling, head, source):
         super().__init__()
         self.scaling = scaling
         self.head = head
         self.source = source
-
-    @property
-    def n_clusters(self):
-        return self.head.n_clusters
 
     @property
     def n_features_in_(self):
@@ -43,20 +39,3 @@ class NeuralizedPipeline(torch.nn.Sequential, NeuralizedModel):
     def cluster_centers(self):
         """(K, D) cluster centres in input (unscaled) coordinates."""
         return self.head.cluster_centers / self.scaling.scale + self.scaling.offset
-
-    @property
-    def beta(self):
-        return self.head.beta
-
-    @beta.setter
-    def beta(self, value):
-        self.head.beta = value
-
-    @property
-    def label_rule(self):
-        return self.head.label_rule
-
-    @property
-    def noise_radius(self):
-        """The head's noise radius, in the head's (scaled) coordinates."""
-        return self.head.noise_radius
