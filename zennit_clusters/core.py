@@ -211,6 +211,8 @@ class Family:
     explainers: dict = dataclasses.field(default_factory=dict)
     layer_rules: object = None
     pickle_names: dict = dataclasses.field(default_factory=dict)
+    #: the converters' keys that are torch types (never admitted from pickles), derived in __post_init__
+    torch_types: frozenset = dataclasses.field(init=False, default=frozenset())
 
     def __post_init__(self):
         converters = {full_name(key): converter for key, converter in dict(self.converters).items()}
