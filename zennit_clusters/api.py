@@ -9,7 +9,7 @@ import math
 import numpy as np
 import torch
 
-from .core import NeuralizedModel, converter_for, explainer_type_for, supported_types
+from .core import NeuralizedModel, converter_for, data_adapter_for, explainer_type_for, supported_types
 from .validation import (as_feature_tensor, check_beta, check_cluster, check_finite_rows, check_output_buffer,
                          check_training_data)
 
@@ -161,7 +161,16 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
     relevance : array of shape (n_samples, n_features)
         ``relevance.sum(1)`` equals the evidence ``f_c(x)`` of the explained cluster; ``out`` if given.
     labels, logits : arrays, only with ``return_logits``
+
+    Notes
+    -----
+    Data containers that a family registers an adapter for (:class:`~zennit_clusters.core.Family`,
+    ``data_adapters``) are explained by that adapter, which returns the same kind of container.
     """
+    adapter = data_adapter_for(type(X))
+    if adapter is not None:
+        return adapter(model, X, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon,
+                       return_logits=return_logits, out=out)
     relevance, _, labels, logits = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, False, out)
     relevance = relevance if out is None else out  # the caller's own object, not a view of it
     if return_logits:

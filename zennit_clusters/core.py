@@ -9,7 +9,9 @@ A family (``zennit_clusters/families/<name>/``) contributes, in one :class:`Fami
 - layer rules: ``layer_rules(beta, epsilon)`` -> the Zennit rules of its layers (zennit is imported only when
   this is called);
 - pickle names: for each of its estimator types, the extra names its pickles reference (what the safe loader
-  of ``exporters.loading`` may admit besides the estimator class itself).
+  of ``exporters.loading`` may admit besides the estimator class itself);
+- data adapters: data container type (a Spark or dask DataFrame, a dask array ...) -> the function that runs
+  :func:`~zennit_clusters.explain` on that container (lazily, or distributed) and returns the same kind of container.
 
 :func:`register_family` adds the record; :mod:`zennit_clusters.api`, :mod:`zennit_clusters.composites` and the
 loader read the registry through the functions below and nowhere else.
@@ -22,7 +24,7 @@ import torch
 from .validation import check_beta, check_explainer_input
 
 __all__ = ['NeuralizedModel', 'StackedModel', 'Explainer', 'CentredFrameLayer', 'Family', 'register_family', 'families',
-           'converter_for', 'explainer_type_for', 'full_name', 'layer_rules', 'supported_types', 'pickle_admissions',
+           'converter_for', 'data_adapter_for', 'explainer_type_for', 'full_name', 'layer_rules', 'supported_types', 'pickle_admissions',
            'labels_and_explained', 'optional_origin']
 
 
@@ -205,12 +207,17 @@ class Family:
         ``layer_rules(beta, epsilon) -> list of (layer types, zennit Hook)``.
     pickle_names : mapping of str to collection of str, optional
         Full estimator type name -> full names of what fitted estimators of that type hold.
+    data_adapters : mapping of str to callable, optional
+        Full type name of a data container -> ``adapter(model, X, **options)``, which :func:`explain` calls
+        for such an X with its own keyword arguments, instead of running its chunk loop on it (keyed by name,
+        so that the registry needs no import of the container's library).
     """
     name: str
     converters: dict = dataclasses.field(default_factory=dict)
     explainers: dict = dataclasses.field(default_factory=dict)
     layer_rules: object = None
     pickle_names: dict = dataclasses.field(default_factory=dict)
+    data_adapters: dict = dataclasses.field(default_factory=dict)
     #: the converters' keys that are torch types (never admitted from pickles), derived in __post_init__
     torch_types: frozenset = dataclasses.field(init=False, default=frozenset())
 
@@ -222,7 +229,7 @@ class Family:
         object.__setattr__(self, 'converters', converters)
         object.__setattr__(self, 'torch_types', torch_types)
         # read-only views: a registered family does not change behind the registry's back
-        for name in ('converters', 'explainers', 'pickle_names'):
+        for name in ('converters', 'explainers', 'pickle_names', 'data_adapters'):
             object.__setattr__(self, name, types.MappingProxyType(dict(getattr(self, name))))
 
 
@@ -262,6 +269,16 @@ def converter_for(estimator_type):
         for family in _FAMILIES.values():
             if name in family.converters:
                 return family.converters[name]
+    return None
+
+
+def data_adapter_for(data_type):
+    """The data adapter registered for ``data_type`` or its nearest base class, else None."""
+    for candidate in data_type.__mro__:
+        name = full_name(candidate)
+        for family in _FAMILIES.values():
+            if name in family.data_adapters:
+                return family.data_adapters[name]
     return None
 
 
