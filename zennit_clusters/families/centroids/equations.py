@@ -16,7 +16,7 @@ import torch
 
 from ...equations import midpoint_relevance, pair_factors, pair_weights
 
-__all__ = ['margin_relevance', 'top_two', 'flat_logits', 'flat_margin_relevance']
+__all__ = ['margin_relevance', 'margin_weights', 'top_two', 'flat_logits', 'flat_margin_relevance', 'flat_margin_weights']
 
 
 def margin_relevance(x, centres, own, rival, valid, h, relevance, epsilon, origin=None, out=None, relative=0.0,
@@ -54,8 +54,16 @@ def margin_relevance(x, centres, own, rival, valid, h, relevance, epsilon, origi
     -------
     torch.Tensor of shape (N, D)
     """
+    weights = margin_weights(own, rival, valid, h, relevance, epsilon, centres.shape[0], relative, magnitude)
+    return midpoint_relevance(x, centres, weights, origin, out)
+
+
+def margin_weights(own, rival, valid, h, relevance, epsilon, n_centres, relative=0.0, magnitude=None):
+    """The centre weights g of :func:`margin_relevance` (``R_i = sum_m g_m (x_i - mu_mi)^2``): the factors
+    ``R_pair / h_pair``, ``+`` on the rival and ``-`` on the own centre of each pair. Shape (N, n_centres); each
+    row sums to zero. The sparse explainer (:mod:`.sparse`) applies them to the terms of a sparse matrix."""
     factors = pair_factors(h, relevance, valid, epsilon, relative, magnitude)
-    return midpoint_relevance(x, centres, pair_weights(factors, own, rival, centres.shape[0]), origin, out)
+    return pair_weights(factors, own, rival, n_centres)
 
 
 
@@ -127,6 +135,11 @@ def flat_margin_relevance(x, centres, is_own, h, relevance, epsilon, origin=None
     -------
     torch.Tensor of shape (N, D)
     """
-    factors = pair_factors(h, relevance, ~is_own, epsilon, relative, magnitude)
-    weights = factors - is_own.to(factors.dtype) * factors.sum(1, keepdim=True)
+    weights = flat_margin_weights(is_own, h, relevance, epsilon, relative, magnitude)
     return midpoint_relevance(x, centres, weights, origin, out)
+
+
+def flat_margin_weights(is_own, h, relevance, epsilon, relative=0.0, magnitude=None):
+    """The centre weights g of :func:`flat_margin_relevance`, shape (N, M), each row summing to zero."""
+    factors = pair_factors(h, relevance, ~is_own, epsilon, relative, magnitude)
+    return factors - is_own.to(factors.dtype) * factors.sum(1, keepdim=True)

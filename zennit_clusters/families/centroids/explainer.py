@@ -9,10 +9,10 @@ import torch
 
 from ... import compiled
 from ...core import Explainer, labels_and_explained
-from ...equations import centroid_scores, masked_min, pair_margins, softmin_shares
+from ...equations import centroid_scores, masked_min, midpoint_relevance, pair_margins, softmin_shares
 from ...validation import check_cluster, check_n_features, sign_stabiliser
 from . import row_step
-from .equations import flat_logits, flat_margin_relevance, margin_relevance, top_two
+from .equations import flat_logits, flat_margin_weights, margin_weights, top_two
 
 __all__ = ['CentroidExplainer']
 
@@ -67,8 +67,19 @@ class CentroidExplainer(Explainer):
             return row_step.flat_explain(x, self.origin, self.centres, self.cluster, self.beta, *epsilon, out)
         x, origin = compiled.defer_centring(x, self.origin)
         scores = centroid_scores(x, self.centres, origin)
+        label, logits, weights = self.centre_weights(scores, epsilon)
+        return label, logits, midpoint_relevance(x, self.centres, weights, origin, out)
+
+    def centre_weights(self, scores, epsilon):
+        """``(label, logits, weights)`` from the scores ``s_m = 2 mu_m^T x - |mu_m|^2`` of the rows.
+
+        ``weights`` (N, M) are the midpoint rule's factors collected per centre, so that the relevance of feature i
+        is ``R_i = sum_m weights_m (x_i - mu_mi)^2`` (:func:`~zennit_clusters.equations.midpoint_relevance`); the
+        dense forward and the sparse explainer (:mod:`.sparse`) both apply them. ``epsilon`` is the pair
+        ``(absolute, relative)`` of :func:`~zennit_clusters.validation.sign_stabiliser`.
+        """
         if self.flat:
-            return self._forward_flat(x, origin, scores, epsilon, out)
+            return self._flat_weights(scores, epsilon)
         logits = self.logits(scores)
         label, explained = labels_and_explained(logits, self.cluster)
         own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
@@ -76,11 +87,11 @@ class CentroidExplainer(Explainer):
         magnitude = scores.gather(1, own).abs() + scores.gather(1, rival).abs()
         evidence = logits.gather(1, explained.unsqueeze(1))
         pair_relevance = softmin_shares(margins, valid, self.beta) * evidence
-        relevance = margin_relevance(x, self.centres, own, rival, valid, margins, pair_relevance, epsilon[0],
-                                     origin=origin, out=out, relative=epsilon[1], magnitude=magnitude)
-        return label, logits, relevance
+        weights = margin_weights(own, rival, valid, margins, pair_relevance, epsilon[0], self.centres.shape[0],
+                                 relative=epsilon[1], magnitude=magnitude)
+        return label, logits, weights
 
-    def _forward_flat(self, x, origin, scores, epsilon, out):
+    def _flat_weights(self, scores, epsilon):
         """k-means: the explained cluster c against every centroid, one column per centroid (no gathers of
         per-row pair indices, no scatters); the column of c itself is not a pair. Rows with NaN or infinity
         (label -1) get NaN or infinite relevance, as before."""
@@ -99,6 +110,12 @@ class CentroidExplainer(Explainer):
         margins = own_scores - scores
         magnitude = own_scores.abs() + scores.abs()
         pair_relevance = softmin_shares(margins, ~is_own, self.beta) * evidence
-        relevance = flat_margin_relevance(x, self.centres, is_own, margins, pair_relevance, epsilon[0], origin, out,
-                                          relative=epsilon[1], magnitude=magnitude)
-        return label, logits, relevance
+        weights = flat_margin_weights(is_own, margins, pair_relevance, epsilon[0], relative=epsilon[1],
+                                      magnitude=magnitude)
+        return label, logits, weights
+
+    def _forward_flat(self, x, origin, scores, epsilon, out):
+        """The torch twin of the compiled k-means row step (:mod:`.row_step`): scores, the flat weights and the
+        midpoint rule."""
+        label, logits, weights = self._flat_weights(scores, epsilon)
+        return label, logits, midpoint_relevance(x, self.centres, weights, origin, out)
