@@ -166,7 +166,13 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
     -----
     Data containers that a family registers an adapter for (:class:`~zennit_clusters.core.Family`,
     ``data_adapters``) are explained by that adapter, which returns the same kind of container.
+
+    scipy sparse X (centroid models and text pipelines; a text pipeline also takes a list of documents) gives
+    the relevance of X's stored entries as a sparse matrix of X's pattern and format. The features absent from
+    a row carry relevance too (the midpoint rule compares x_i = 0 with the centroids); their total is the
+    constant of :func:`explain_with_constant`, so that ``relevance.sum(1) + constant == f_c`` there.
     """
+    model, X = _encoded(model, X)
     adapter = data_adapter_for(type(X))
     if adapter is not None:
         return adapter(model, X, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon,
@@ -184,7 +190,9 @@ def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, ep
     Like :func:`explain`, plus ``constant``: the share of the evidence that no feature carries. For
     Gaussian mixtures with diagonal, spherical or full covariances it is the part of the log-ratios that
     does not depend on x (log ratios of the mixing weights and of the covariance determinants), so that
-    ``relevance.sum(1) + constant == f_c(x)``. It is zero for centroid models and tied mixtures.
+    ``relevance.sum(1) + constant == f_c(x)``. It is zero for centroid models and tied mixtures on dense X.
+    For scipy sparse X (and a text pipeline's documents) the relevance is sparse, of X's pattern, and the
+    constant is the relevance of all the features absent from each row together (the *absent term*).
 
     Parameters
     ----------
@@ -196,10 +204,23 @@ def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, ep
     constant : array of shape (n_samples,)
     labels, logits : arrays, only with ``return_logits``
     """
+    model, X = _encoded(model, X)
+    adapter = data_adapter_for(type(X))
+    if adapter is not None:  # an adapter asked for the constant returns it after the relevance
+        return adapter(model, X, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon,
+                       return_logits=return_logits, out=None, with_constant=True)
     relevance, constant, labels, logits = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, True)
     if return_logits:
         return relevance, constant, labels, logits
     return relevance, constant
+
+
+def _encoded(model, X):
+    """The neuralized model and X as its network takes it: models that encode their input on the host first
+    (a text pipeline's vectorizer: documents -> sparse TF-IDF rows) do so in ``encode``."""
+    model = neuralize(model)
+    encode = getattr(model, 'encode', None)
+    return model, (X if encode is None else encode(X))
 
 
 def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_constant, out=None):

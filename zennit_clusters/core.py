@@ -210,7 +210,8 @@ class Family:
     data_adapters : mapping of str to callable, optional
         Full type name of a data container -> ``adapter(model, X, **options)``, which :func:`explain` calls
         for such an X with its own keyword arguments, instead of running its chunk loop on it (keyed by name,
-        so that the registry needs no import of the container's library).
+        so that the registry needs no import of the container's library). :func:`explain_with_constant` calls it
+        with ``with_constant=True`` as well, and expects ``(relevance, constant, ...)`` back.
     """
     name: str
     converters: dict = dataclasses.field(default_factory=dict)

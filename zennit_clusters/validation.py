@@ -352,3 +352,39 @@ def tie_stabiliser(dtype, scale, epsilon=None):
     if epsilon is None:
         return tie_threshold(dtype, scale), tie_relative(dtype)
     return sign_stabiliser(dtype, epsilon)
+
+
+def check_sparse_input(X, n_features, name='X'):
+    """A scipy sparse matrix or array of shape (n_samples, n_features) as canonical float64 CSR.
+
+    Canonical: sorted column indices and no duplicate entries (duplicates are summed, as scipy does in every
+    arithmetic operation); explicit zeros are kept, so that the pattern of the result is that of X. float32 and
+    integer (and boolean) data are converted to float64; anything else is refused.
+
+    Returns
+    -------
+    csr : scipy.sparse.csr_matrix
+        float64, canonical, a copy wherever X was not already all of that.
+    """
+    import scipy.sparse
+    if not scipy.sparse.issparse(X):
+        raise TypeError(f'{name} must be a scipy sparse matrix or array, got {type(X).__name__}.')
+    if X.ndim != 2:
+        raise ValueError(f'{name} must be 2-d of shape (n_samples, {n_features}), got shape {X.shape}.')
+    dtype = np.dtype(X.dtype)
+    if not (dtype.kind in 'fiub') or dtype.kind == 'f' and dtype.itemsize > 8:
+        raise TypeError(f'{name} must hold real numbers (float32, float64, integers or booleans), got sparse dtype '
+                        f'{dtype}.')
+    if X.shape[1] != n_features:
+        raise ValueError(f'{name} has {X.shape[1]} features, but the model expects {n_features}.')
+    if X.shape[0] == 0:
+        raise ValueError(f'{name} has 0 samples; at least 1 is required.')
+    csr = scipy.sparse.csr_matrix(X, dtype=np.float64, copy=True)
+    csr.sum_duplicates()  # also sorts the indices
+    finite = np.isfinite(csr.data)
+    if not finite.all():
+        entry = int(np.flatnonzero(~finite)[0])
+        row = int(np.searchsorted(csr.indptr, entry, side='right') - 1)
+        what = 'NaN' if np.isnan(csr.data[entry]) else 'infinity'
+        raise ValueError(f'{name} contains {what} (first in row {row}); NEON needs finite input.')
+    return csr

@@ -12,6 +12,7 @@ from .bisecting import convert_bisecting_kmeans
 from .converters import centroid_model, convert_centroid_module, convert_centroid_tensor, convert_kmeans
 from .explainer import CentroidExplainer
 from .layers import MinPool, NeuralizedCentroids, PairwiseMargin, flat_pairs
+from .sparse import SPARSE_TYPES, explain_sparse
 
 __all__ = ['CentroidExplainer', 'MinPool', 'NeuralizedCentroids', 'PairwiseMargin', 'centroid_model', 'flat_pairs',
            'FAMILY']
@@ -36,4 +37,6 @@ FAMILY = register_family(Family(
         'sklearn.cluster._kmeans._kmeans_single_lloyd',    # stored as the inner k-means routine
         'sklearn.cluster._kmeans._kmeans_single_elkan',    # ... with algorithm='elkan'
     }},
+    # scipy sparse rows (TF-IDF documents): relevance on the stored entries, the absent terms as one per row
+    data_adapters={name: explain_sparse for name in SPARSE_TYPES},
 ))
