@@ -46,6 +46,9 @@ def feature_scaling(transformer, n_features):
 def convert_pipeline(pipeline, X=None, beta=None):
     """A ``Pipeline`` of per-feature scalers ending in a supported clustering model."""
     check_fitted(pipeline)
+    from .text import convert_text_pipeline, is_text_pipeline  # the vectorizer stage (text.py)
+    if is_text_pipeline(pipeline):
+        return convert_text_pipeline(pipeline, X=X, beta=beta)
     *preprocessing, (_, estimator) = pipeline.steps
     steps = [(name, step) for name, step in preprocessing if step not in (None, 'passthrough')]
     for name, step in steps:
