@@ -16,6 +16,8 @@ from .families.deep import CentroidHead, NeuralizedDeep, StudentTHead, explain_d
 from .families.members import LogMeanExpPool, MemberExplainer, MemberMargin, NeuralizedMembers, neuralize_partition
 from .families.mixture import GaussianLogRatio, MixtureExplainer, NeuralizedMixture, SoftMinPool
 from .families.pipeline import FeatureScaling, NeuralizedPipeline, PipelineExplainer
+from .families.pipeline.text import NeuralizedText
+from .terms import top_terms
 
 __version__ = '0.2.0'
 
@@ -51,10 +53,10 @@ __all__ = [
     'MemberExplainer', 'PipelineExplainer',
     # more ways in
     'neuralize_partition', 'neuralize_deep', 'supported_types', 'cluster_layer_map', 'KernelKMeans',
-    'CentroidHead', 'StudentTHead',
+    'CentroidHead', 'StudentTHead', 'top_terms',
     # neuralized models and their layers
     'NeuralizedModel', 'NeuralizedCentroids', 'NeuralizedMixture', 'NeuralizedMembers', 'NeuralizedPipeline',
-    'NeuralizedDeep', 'PairwiseMargin', 'MinPool', 'GaussianLogRatio', 'SoftMinPool', 'MemberMargin',
+    'NeuralizedDeep', 'NeuralizedText', 'PairwiseMargin', 'MinPool', 'GaussianLogRatio', 'SoftMinPool', 'MemberMargin',
     'LogMeanExpPool', 'FeatureScaling',
     # zennit rules
     'Midpoint', 'SoftMin', 'LogRatioSplit', 'MemberMidpoint', 'LogMeanExpShares',
