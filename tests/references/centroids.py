@@ -68,3 +68,15 @@ def nearest_centroid(X, centroids):
     distances = ((X[:, None, :] - centroids[None, :, :]) ** 2).sum(-1)
     order = np.sort(distances, axis=1)
     return distances.argmin(1), order[:, 1] - order[:, 0], distances
+
+
+def lifted_pairs(pairs, components):
+    """Margin pairs of k-means on ``z = P x`` (P = components, orthonormal rows) written in term space: the
+    centres ``mu P``. ``w = 2 (mu_c - mu_k) P`` and the midpoint ``(mu_c + mu_k) P / 2`` give the same margin
+    as in z space, ``w^T (x - m) = 2 (mu_c - mu_k)^T (P x - (mu_c + mu_k) / 2)``."""
+    return [(own @ components, rival @ components) for own, rival in pairs]
+
+
+def split_present_absent(stored, relevance):
+    """The relevance of the entries stored in a sparse row (boolean mask ``stored``) and the total of the others."""
+    return relevance[stored], float(relevance[~stored].sum())
