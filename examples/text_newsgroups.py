@@ -6,12 +6,12 @@ shipped in gensim's test data (``gensim/test/test_data/mini_newsgroup``). scikit
 (``pip install gensim``; only its data file is read, gensim itself is not imported). Headers except the
 subject line, quoted replies and signatures are removed, as ``fetch_20newsgroups(remove=...)`` would.
 
-The posts become TF-IDF vectors (unit length) and are clustered, without seeing the newsgroup, by
-k-means (K = 2) on a 20-dimensional LSA embedding (``TruncatedSVD``; k-means on the raw 1359-word vectors
-is unstable on 200 posts). Because the LSA projection P has orthonormal rows, ``|Px - mu|^2`` and
-``|x - P^T mu|^2`` differ by a term that is the same for every cluster: the model is *exactly* a
-nearest-centroid model in TF-IDF space with centroids ``P^T mu_k`` (checked below), so NEON explains
-every assignment over the words themselves.
+The posts are clustered, without seeing the newsgroup, by the pipeline ``TfidfVectorizer -> TruncatedSVD(20)
+-> KMeans(2)`` (LSA; k-means on the raw 1359-word vectors is unstable on 200 posts), and ``neuralize`` takes
+that pipeline whole and ``explain`` the posts themselves. Because the LSA projection P has orthonormal rows,
+``|Px - mu|^2`` and ``|x - P^T mu|^2`` differ by a term that is the same for every cluster: the model is
+*exactly* a nearest-centroid model in TF-IDF space with centroids ``P^T mu_k`` (the library does this lifting;
+the labels are checked against the pipeline's predict below), so NEON explains every assignment over the words.
 
 The relevance of a word present in a post is spread over its occurrences and highlighted in the text.
 Words *absent* from a post carry relevance too: with the midpoint rule, not using the words typical of
@@ -33,14 +33,14 @@ import sys
 import zlib
 
 import numpy as np
-import torch
 from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import adjusted_rand_score
+from sklearn.pipeline import make_pipeline
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from zennit_clusters import explain, neuralize  # noqa: E402
+from zennit_clusters import explain, explain_with_constant, neuralize, top_terms  # noqa: E402
 from zennit_clusters import plot  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'output')
@@ -139,34 +139,38 @@ def main(argv=None):
 
     raw, groups, group_names = load_posts(path)
     texts = [clean(post) for post in raw]
-    vectorizer = TfidfVectorizer(stop_words='english', min_df=3, max_df=0.5, sublinear_tf=True,
-                                 token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z']+\b")
-    X = vectorizer.fit_transform(texts).toarray()       # (200, V), rows of unit length
-    vocabulary = vectorizer.vocabulary_
-    words = vectorizer.get_feature_names_out()
-    lsa = TruncatedSVD(20, random_state=0).fit(X)
-    kmeans = KMeans(2, n_init=10, random_state=0).fit(lsa.transform(X))
-    # the same model in TF-IDF space: centroids P^T mu_k (P = lsa.components_, orthonormal rows)
-    centroids = kmeans.cluster_centers_ @ lsa.components_
-    model = neuralize(torch.as_tensor(centroids), X=X)
-    R, labels, logits = explain(model, X, return_logits=True)
-    assert (labels == kmeans.labels_).all(), 'the word-space model must assign like k-means on LSA'
-    evidence = logits[np.arange(len(X)), labels]
-    print(f'{len(texts)} posts ({", ".join(group_names)}), {X.shape[1]} words; k-means K=2 on LSA-20; adjusted '
+    # the pipeline as one would write it; neuralize() takes it whole: the vectorizer runs on the host, and because
+    # the LSA projection P has orthonormal rows, k-means on P x is exactly k-means over the words with the
+    # centroids mu_k P (zennit_clusters/families/pipeline/text.py)
+    pipeline = make_pipeline(TfidfVectorizer(stop_words='english', min_df=3, max_df=0.5, sublinear_tf=True,
+                                             token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z']+\b"),
+                             TruncatedSVD(20, random_state=0), KMeans(2, n_init=10, random_state=0)).fit(texts)
+    model = neuralize(pipeline, X=texts)
+    # the documents themselves in: sparse relevance on the words each post contains, and the absent words' total
+    R_present, absent, labels, logits = explain_with_constant(model, texts, return_logits=True)
+    assert (labels == pipeline.predict(texts)).all(), 'the word-space model must assign like the pipeline'
+    words = model.get_feature_names_out()
+    vocabulary = pipeline[0].vocabulary_
+    evidence = logits[np.arange(len(texts)), labels]
+    print(f'{len(texts)} posts ({", ".join(group_names)}), {len(words)} words; TF-IDF, LSA-20, k-means K=2; adjusted '
           f'Rand index against the newsgroups {adjusted_rand_score(groups, labels):.2f}')
-    present = X > 0
-    absent_share = (R * ~present).sum(1) / evidence
+    absent_share = absent / evidence
     print(f'share of the evidence carried by words absent from a post: median {np.median(absent_share):.0%}')
+    # which absent words carry it: the dense explanation of the same rows (200 posts: small enough to densify)
+    X = model.encode(texts).toarray()
+    present = X > 0
+    R = explain(model, X)
+    assert np.allclose(R[present], R_present.toarray()[present]) and np.allclose((R * ~present).sum(1), absent)
 
     names = []
+    top_present = top_terms(model, R_present, n=12, labels=labels, as_frame=False)
+    top_absent = top_terms(model, R * ~present, n=6, labels=labels, as_frame=False)
     for c in range(2):
         members = labels == c
         share = np.bincount(groups[members], minlength=2) / members.sum()
         names.append(f'cluster {c}: {share.max():.0%} {group_names[share.argmax()]} (n={members.sum()})')
-        top = np.argsort(-(R * present)[members].mean(0))[:12]
-        missing = np.argsort(-(R * ~present)[members].mean(0))[:6]
-        print(f'{names[-1]}\n  words present that put posts here: {", ".join(words[top])}'
-              f'\n  words whose absence puts posts here: {", ".join(words[missing])}')
+        print(f'{names[-1]}\n  words present that put posts here: {", ".join(t for t, _ in top_present[c])}'
+              f'\n  words whose absence puts posts here: {", ".join(t for t, _ in top_absent[c])}')
     fig = plot.cluster_profiles(R * present, labels, feature_names=words, top=15, cluster_names=names,
                                 suptitle='words present in the posts: mean NEON relevance per cluster (top 15)')
     fig.savefig(os.path.join(args.out, 'text_top_words.png'), dpi=110)
