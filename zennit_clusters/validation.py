@@ -364,7 +364,7 @@ def check_sparse_input(X, n_features, name='X'):
     Returns
     -------
     csr : scipy.sparse.csr_matrix
-        float64, canonical, a copy wherever X was not already all of that.
+        float64, canonical; it shares X's arrays where X was all of that already (treat it as read-only).
     """
     import scipy.sparse
     if not scipy.sparse.issparse(X):
@@ -379,8 +379,10 @@ def check_sparse_input(X, n_features, name='X'):
         raise ValueError(f'{name} has {X.shape[1]} features, but the model expects {n_features}.')
     if X.shape[0] == 0:
         raise ValueError(f'{name} has 0 samples; at least 1 is required.')
-    csr = scipy.sparse.csr_matrix(X, dtype=np.float64, copy=True)
-    csr.sum_duplicates()  # also sorts the indices
+    csr = scipy.sparse.csr_matrix(X, dtype=np.float64)  # shares X's arrays where X is float64 CSR already
+    if not csr.has_canonical_format:
+        csr = csr.copy()  # never sort or sum the caller's own arrays
+        csr.sum_duplicates()  # also sorts the indices
     finite = np.isfinite(csr.data)
     if not finite.all():
         entry = int(np.flatnonzero(~finite)[0])

@@ -170,3 +170,24 @@ def test_random_sparse_matrices(seed, n_rows, n_features, density, dtype, duplic
     mask = stored_mask(sp.csr_matrix(X))  # after summing duplicates
     np.testing.assert_allclose(relevance.toarray()[mask], dense[mask], rtol=tolerance, atol=tolerance * scale.max())
     np.testing.assert_allclose(absent, (dense * ~mask).sum(1), rtol=tolerance, atol=tolerance * scale.max())
+
+
+def test_the_callers_matrix_is_left_alone(fitted):
+    """Duplicates and unsorted indices are summed and sorted in a copy; the result never shares X's arrays."""
+    X, models = fitted
+    coo = X[:20].tocoo()
+    order = np.random.default_rng(1).permutation(coo.nnz)
+    rows, cols, data = coo.row[order], coo.col[order], coo.data[order]
+    unsorted = sp.csr_matrix((np.concatenate([data, data[:5]]), (np.concatenate([rows, rows[:5]]),
+                                                                  np.concatenate([cols, cols[:5]]))), shape=(20, 60))
+    unsorted.has_canonical_format = False
+    before = (unsorted.data.copy(), unsorted.indices.copy(), unsorted.indptr.copy())
+    relevance = explain(models['kmeans'], unsorted)
+    for array, saved in zip((unsorted.data, unsorted.indices, unsorted.indptr), before):
+        np.testing.assert_array_equal(array, saved)
+    canonical = X[:20]
+    result = explain(models['kmeans'], canonical)
+    assert not np.shares_memory(result.indices, canonical.indices)
+    summed = unsorted.toarray()  # the duplicates summed
+    np.testing.assert_allclose(relevance.toarray(), explain(models['kmeans'], summed) * (summed != 0),
+                               rtol=1e-9, atol=1e-12)

@@ -155,7 +155,9 @@ def explain_sparse(model, X, cluster=None, beta=None, chunk_size=None, epsilon=N
             absent[start:stop] = weights @ frame.absent_total - np.bincount(local, weights=gu,
                                                                             minlength=stop - start)
     dtype = np.float32 if X.dtype == np.float32 else np.float64
-    relevance = scipy.sparse.csr_matrix((data.astype(dtype, copy=False), csr.indices, csr.indptr), shape=csr.shape)
+    # its own index arrays: csr may share X's
+    relevance = scipy.sparse.csr_matrix((data.astype(dtype, copy=False), csr.indices.copy(), csr.indptr.copy()),
+                                        shape=csr.shape)
     if isinstance(X, scipy.sparse.sparray):
         relevance = scipy.sparse.csr_array(relevance)
     if relevance.format != X.format:
