@@ -81,10 +81,10 @@ def convert_pipeline(pipeline, X=None, beta=None):
     # numeric part, folded into the network
     width, layers, projection = len(names_out), [], None
     for name, step in steps[split:]:
-        built = stage_for(step).layer(step, width)
         if projection is not None:
             raise TypeError(f'Pipeline step {name!r} ({type(step).__name__}) comes after the projection '
                             f'{projection[0]!r}; only the clustering model can follow a PCA or TruncatedSVD.')
+        built = stage_for(step).layer(step, width)
         if isinstance(built, Projection):
             projection = (name, built)
         elif isinstance(built, FeatureScaling) and layers and isinstance(layers[-1], FeatureScaling):

@@ -222,6 +222,14 @@ def supported_stages():
     return ', '.join(sorted({name.rsplit('.', 1)[1] for name in STAGES}))
 
 
+def _function_sources(transformer, n_inputs):
+    # a ColumnTransformer keeps remainder='passthrough' as an identity FunctionTransformer
+    if transformer.func is not None:
+        raise TypeError(f'FunctionTransformer({transformer.func!r}) applies a function of its own; only the identity '
+                        "(func=None, what ColumnTransformer's 'passthrough' becomes) is supported.")
+    return np.arange(n_inputs)
+
+
 SCALERS = tuple(f'sklearn.preprocessing._data.{name}'
                 for name in ('StandardScaler', 'MinMaxScaler', 'MaxAbsScaler', 'RobustScaler'))
 
@@ -234,5 +242,7 @@ register_stage('sklearn.decomposition._truncated_svd.TruncatedSVD', Stage(NETWOR
 register_stage('sklearn.impute._base.SimpleImputer', Stage(HOST, sources=_imputer_sources))
 register_stage('sklearn.preprocessing._encoders.OneHotEncoder', Stage(HOST, sources=_one_hot_sources))
 register_stage('sklearn.preprocessing._encoders.OrdinalEncoder', Stage(HOST, sources=_identity))
+register_stage('sklearn.preprocessing._function_transformer.FunctionTransformer',
+               Stage(HOST, sources=_function_sources, keeps_sparse=True))
 register_stage('sklearn.compose._column_transformer.ColumnTransformer',
                Stage(HOST, sources=_column_transformer_sources))
