@@ -24,7 +24,8 @@ class FeatureScaling(torch.nn.Module):
 
     def forward(self, x):
         check_layer_input(x, self.offset.shape[0], type(self).__name__)
-        return (x - self.offset.to(x)) * self.scale.to(x)
+        # one (N, D) temporary, scaled in place (the subtraction's backward does not need its output)
+        return torch.sub(x, self.offset.to(x)).mul_(self.scale.to(x))
 
 
 class RowNormalization(torch.nn.Module):
