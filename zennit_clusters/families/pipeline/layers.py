@@ -109,6 +109,16 @@ class NeuralizedPipeline(StackedModel, torch.nn.Sequential, NeuralizedModel):
             return super().get_feature_names_out()
         return self.encoding.names_out
 
+    def numeric_estimator(self, pipeline):
+        """The part of the fitted ``pipeline`` (the one this model was made from) that takes the network's input:
+        its steps after the host-side encoders, as a scikit-learn Pipeline (its ``predict`` is the network's labels
+        on ``encode(X)``); the pipeline itself where nothing runs host-side."""
+        if self.encoding is None or not self.encoding.steps:
+            return pipeline
+        from sklearn.pipeline import Pipeline
+        host = {id(step) for _, step in self.encoding.steps}
+        return Pipeline([(name, step) for name, step in pipeline.steps if id(step) not in host])
+
     @property
     def feature_groups(self):
         return None if self.encoding is None else self.encoding.groups
