@@ -179,7 +179,10 @@ def test_truncated_svd_and_normalizer(cancer_frame):
     numbers = cancer_frame.drop(columns=['colour', 'region'])
     for pipeline in (make_pipeline(StandardScaler(), TruncatedSVD(5, random_state=0), _km(3)),
                      make_pipeline(MinMaxScaler(), Normalizer(), PCA(3), BisectingKMeans(3, random_state=0)),
-                     make_pipeline(Normalizer('l1'), StandardScaler(), _km(3))):
+                     make_pipeline(Normalizer('l1'), StandardScaler(), _km(3)),
+                     # LSA: the normaliser of the components, folded in input space
+                     make_pipeline(MinMaxScaler(), TruncatedSVD(4, random_state=0), Normalizer(), _km(3)),
+                     make_pipeline(StandardScaler(), PCA(3), Normalizer('max'), BisectingKMeans(3, random_state=0))):
         pipeline.fit(numbers)
         _check_pipeline(pipeline, numbers)
         model = neuralize(pipeline, X=numbers)
@@ -269,12 +272,14 @@ NUMERIC_STAGES = {
 @settings(max_examples=15, deadline=None)
 @given(stages=st.lists(st.sampled_from(sorted(NUMERIC_STAGES)), max_size=3),
        projection=st.sampled_from([None, 'pca', 'svd']), head=st.sampled_from(['kmeans', 'bisecting']),
-       n_clusters=st.integers(2, 5), encode=st.booleans())
-def test_random_compositions(wine_frame, stages, projection, head, n_clusters, encode):
+       n_clusters=st.integers(2, 5), encode=st.booleans(), normalize_after=st.booleans())
+def test_random_compositions(wine_frame, stages, projection, head, n_clusters, encode, normalize_after):
     """Any order of scalers and normalisers, an optional projection, ahead of a centroid model: exact."""
     steps = [NUMERIC_STAGES[name]() for name in stages]
     if projection:
         steps.append(PCA(3) if projection == 'pca' else TruncatedSVD(3, random_state=0))
+        if normalize_after:
+            steps.append(Normalizer())
     steps.append(KMeans(n_clusters, n_init=2, random_state=0) if head == 'kmeans'
                  else BisectingKMeans(n_clusters, random_state=0))
     frame = wine_frame.drop(columns=['region'] if encode else ['region', 'colour'])

@@ -8,16 +8,16 @@ from ...core import Family, register_family
 from .converters import PER_FEATURE_SCALERS, convert_pipeline
 from .encoding import Encoding
 from .explainer import PipelineExplainer
-from .layers import FeatureScaling, NeuralizedPipeline, RowNormalization
+from .layers import FeatureScaling, NeuralizedPipeline, ProjectedNormalization, RowNormalization
 from .stages import Projection, Stage, register_stage, stage_for
 
-__all__ = ['FeatureScaling', 'RowNormalization', 'NeuralizedPipeline', 'PipelineExplainer', 'Encoding', 'Stage',
+__all__ = ['FeatureScaling', 'RowNormalization', 'ProjectedNormalization', 'NeuralizedPipeline', 'PipelineExplainer', 'Encoding', 'Stage',
            'Projection', 'register_stage', 'stage_for', 'FAMILY']
 
 
 def _layer_rules(beta, epsilon):
     from zennit.rules import Pass  # zennit is imported only when rules are asked for
-    return [((FeatureScaling, RowNormalization), Pass())]
+    return [((FeatureScaling, RowNormalization, ProjectedNormalization), Pass())]
 
 
 FAMILY = register_family(Family(

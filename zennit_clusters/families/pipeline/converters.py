@@ -14,7 +14,7 @@ from ...api import neuralize
 from ...core import full_name
 from ...validation import check_fitted
 from .encoding import Encoding
-from .layers import FeatureScaling, NeuralizedPipeline
+from .layers import FeatureScaling, NeuralizedPipeline, ProjectedNormalization
 from .stages import HOST, NETWORK, SCALERS, Projection, _dense, _named, stage_for, supported_stages
 
 __all__ = ['convert_pipeline', 'lift_centroids', 'PER_FEATURE_SCALERS']
@@ -81,9 +81,14 @@ def convert_pipeline(pipeline, X=None, beta=None):
     # numeric part, folded into the network
     width, layers, projection = len(names_out), [], None
     for name, step in steps[split:]:
+        if projection is not None and full_name(type(step)) == 'sklearn.preprocessing._data.Normalizer':
+            # LSA's TruncatedSVD -> Normalizer: the normalisation of z, taken in the projection's input space
+            layers.append(ProjectedNormalization(step.norm, projection[1].components, projection[1].mean))
+            continue
         if projection is not None:
             raise TypeError(f'Pipeline step {name!r} ({type(step).__name__}) comes after the projection '
-                            f'{projection[0]!r}; only the clustering model can follow a PCA or TruncatedSVD.')
+                            f'{projection[0]!r}; only a Normalizer and the clustering model can follow a PCA or '
+                            'TruncatedSVD.')
         built = stage_for(step).layer(step, width)
         if isinstance(built, Projection):
             projection = (name, built)

@@ -4,7 +4,7 @@ import torch
 from ...core import NeuralizedModel, StackedModel
 from ...validation import check_layer_input, is_dataframe
 
-__all__ = ['FeatureScaling', 'RowNormalization', 'NeuralizedPipeline']
+__all__ = ['FeatureScaling', 'RowNormalization', 'ProjectedNormalization', 'NeuralizedPipeline']
 
 
 class FeatureScaling(torch.nn.Module):
@@ -44,16 +44,49 @@ class RowNormalization(torch.nn.Module):
 
     def forward(self, x):
         check_layer_input(x, self.n_features, type(self).__name__)
-        if self.norm == 'l2':
-            norms = x.square().sum(1, keepdim=True).sqrt()
-        elif self.norm == 'l1':
-            norms = x.abs().sum(1, keepdim=True)
-        else:
-            norms = x.abs().amax(1, keepdim=True)
-        return x / torch.where(norms == 0, torch.ones_like(norms), norms)
+        return x / _row_norms(x, self.norm)
 
     def extra_repr(self):
         return f'norm={self.norm!r}, features={self.n_features}'
+
+
+def _row_norms(x, norm):
+    if norm == 'l2':
+        norms = x.square().sum(1, keepdim=True).sqrt()
+    elif norm == 'l1':
+        norms = x.abs().sum(1, keepdim=True)
+    else:
+        norms = x.abs().amax(1, keepdim=True)
+    return torch.where(norms == 0, torch.ones_like(norms), norms)
+
+
+class ProjectedNormalization(torch.nn.Module):
+    """A ``Normalizer`` after an orthonormal projection ``z = (u - mean) C^T``, in the projection's input space.
+
+    ``u -> mean + (u - mean) / |z|``: its projection is ``z / |z|``, the normalised z the head was fitted on, so
+    the head with lifted centres (:func:`~.converters.lift_centroids`) sees exactly its own margins (LSA:
+    ``TruncatedSVD -> Normalizer -> KMeans``). Column i of the output is column i of the input, shifted and
+    scaled per row, so relevance passes through it unchanged (zennit's ``Pass``).
+    """
+    def __init__(self, norm, components, mean):
+        super().__init__()
+        if norm not in ('l1', 'l2', 'max'):
+            raise ValueError(f"norm must be 'l1', 'l2' or 'max', got {norm!r}.")
+        self.norm = norm
+        self.register_buffer('components', torch.as_tensor(components, dtype=torch.float64))
+        self.register_buffer('mean', torch.as_tensor(mean, dtype=torch.float64))
+
+    @property
+    def n_features(self):
+        return self.components.shape[1]
+
+    def forward(self, x):
+        check_layer_input(x, self.n_features, type(self).__name__)
+        centred = x - self.mean.to(x)
+        return self.mean.to(x) + centred / _row_norms(centred @ self.components.to(x).T, self.norm)
+
+    def extra_repr(self):
+        return f'norm={self.norm!r}, features={self.n_features}, components={self.components.shape[0]}'
 
 
 class NeuralizedPipeline(StackedModel, torch.nn.Sequential, NeuralizedModel):
