@@ -100,6 +100,10 @@ class NeuralizedModel:
         """Keep the column names the source estimator was fitted on (``neuralize`` calls it); None for none."""
         import numpy as np
         self.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
+        if names is not None and not getattr(self, '_frames_hooked', False):
+            # model(df): the columns checked and encoded as in explain(), then the tensor forward
+            self.register_forward_pre_hook(_frame_to_tensor)
+            self._frames_hooked = True
 
     @property
     def n_columns_in_(self):
@@ -142,6 +146,14 @@ class NeuralizedModel:
             user's column names (length ``n_columns_in_``). :func:`~zennit_clusters.explain` sums relevance by it.
         """
         return None
+
+
+def _frame_to_tensor(model, args):
+    """Forward pre-hook of models fitted on named columns: a DataFrame becomes the checked, encoded tensor."""
+    from .validation import as_feature_tensor, is_dataframe
+    if args and is_dataframe(args[0]):
+        return (as_feature_tensor(model.encode(args[0]), model.n_features_in_)[0],) + tuple(args[1:])
+    return None
 
 
 class CentredFrameLayer(torch.nn.Module):

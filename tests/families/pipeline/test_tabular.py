@@ -189,7 +189,7 @@ def test_truncated_svd_and_normalizer(cancer_frame):
         labels = np.array(explain(model, numbers, return_logits=True)[1])
         with Gradient(model, ClusterComposite()) as attributor:
             onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), model.n_clusters).double()
-            _, zennit_relevance = attributor(torch.as_tensor(numbers.to_numpy()), attr_output=lambda y: y * onehot)
+            _, zennit_relevance = attributor(torch.as_tensor(np.array(numbers)), attr_output=lambda y: y * onehot)
         closed = explain(model, numbers.to_numpy())
         np.testing.assert_allclose(zennit_relevance.numpy(), closed, rtol=1e-6, atol=1e-8 * np.abs(closed).max())
 
@@ -212,6 +212,9 @@ def test_plain_kmeans_on_a_frame_checks_names(wine_frame):
     assert list(model.get_feature_names_out()) == list(numbers.columns)
     relevance = explain(model, numbers)
     assert list(relevance.columns) == list(numbers.columns)
+    np.testing.assert_array_equal(model(numbers).argmax(1).numpy(), kmeans.predict(numbers))
+    with pytest.raises(ValueError, match='another order'):
+        model(numbers[numbers.columns[::-1]])
     with pytest.raises(ValueError, match=r"missing column\(s\) \['hue'\]"):
         explain(model, numbers.drop(columns='hue'))
 

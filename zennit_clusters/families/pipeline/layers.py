@@ -2,7 +2,7 @@
 import torch
 
 from ...core import NeuralizedModel, StackedModel
-from ...validation import check_layer_input, is_dataframe
+from ...validation import as_feature_tensor, check_layer_input, is_dataframe
 
 __all__ = ['FeatureScaling', 'RowNormalization', 'ProjectedNormalization', 'NeuralizedPipeline']
 
@@ -105,8 +105,8 @@ class NeuralizedPipeline(StackedModel, torch.nn.Sequential, NeuralizedModel):
         self.encoding = encoding
 
     def forward(self, x):
-        if is_dataframe(x) or not torch.is_tensor(x):
-            x = torch.as_tensor(self.encode(x))
+        if is_dataframe(x) or (not torch.is_tensor(x) and self.encoding is not None):
+            x = as_feature_tensor(self.encode(x), self.n_features_in_)[0]
         return self.head(self.prefix(x))
 
     @property
