@@ -12,7 +12,7 @@ import numpy as np
 
 from ...api import neuralize
 from ...core import full_name
-from ...validation import check_fitted
+from ...validation import check_fitted, check_training_data
 from .encoding import Encoding
 from .layers import FeatureScaling, NeuralizedPipeline, ProjectedNormalization
 from .stages import HOST, NETWORK, SCALERS, Projection, _dense, _named, stage_for, supported_stages
@@ -102,6 +102,9 @@ def convert_pipeline(pipeline, X=None, beta=None):
     Z = None
     if X is not None:
         Z = X if encoding is None else encoding.transform(X)
+        # what the numeric layers take is checked first (width, dtype, finite), as for any training data
+        Z = check_training_data(Z.toarray() if hasattr(Z, 'toarray') else Z, len(names_out),
+                                name='X (training data)').numpy()
         for _, step in steps[split:]:
             Z = step.transform(_named(step, Z))
         Z = _dense(Z)
