@@ -102,12 +102,19 @@ def convert_pipeline(pipeline, X=None, beta=None):
     Z = None
     if X is not None:
         Z = X if encoding is None else encoding.transform(X)
-        # what the numeric layers take is checked first (width, dtype, finite), as for any training data
-        Z = check_training_data(Z.toarray() if hasattr(Z, 'toarray') else Z, len(names_out),
-                                name='X (training data)').numpy()
+        # what the numeric layers take is checked first (width, dtype, finite), as for any training data; sparse
+        # encoded data (a vectorizer's) stays sparse: a dense copy of 100,000 documents x 50,000 terms is 40 GB
+        sparse = hasattr(Z, 'toarray') and hasattr(Z, 'nnz')
+        if sparse:
+            if Z.shape[1] != len(names_out) or not np.isfinite(Z.data).all():
+                raise ValueError(f'X (training data) encodes to a sparse matrix of shape {Z.shape} with non-finite '
+                                 f'values or not {len(names_out)} columns.')
+        else:
+            Z = check_training_data(Z, len(names_out), name='X (training data)').numpy()
         for _, step in steps[split:]:
-            Z = step.transform(_named(step, Z))
-        Z = _dense(Z)
+            Z = step.transform(Z if sparse else _named(step, Z))
+            sparse = hasattr(Z, 'toarray') and hasattr(Z, 'nnz')
+        Z = Z if sparse else _dense(Z)
     head = neuralize(estimator, X=Z, beta=beta)
     if projection is not None:
         head = lift_centroids(head, projection[1], f'{projection[0]!r} ({type(dict(steps)[projection[0]]).__name__})')
