@@ -62,7 +62,8 @@ def convert_pipeline(pipeline, X=None, beta=None):
                             'when every encoder comes first.')
 
     # host-side part: which of the user's columns each encoded column was made from
-    n_columns = int(steps[0][1].n_features_in_)
+    # a vectorizer takes one column of documents and declares no n_features_in_
+    n_columns = int(getattr(steps[0][1], 'n_features_in_', 1))
     original = _default_names(n_columns) if names_in is None else np.asarray(names_in, dtype=object)
     sources, keeps_sparse = np.arange(n_columns), True
     for (name, step), stage in zip(steps[:split], stages[:split]):
