@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test bench clean
 # the tests that go through zennit's hooks and composites, run again on zennit 1.0.0
 ZENNIT_TESTS := tests/families/centroids/test_centroid_rules.py tests/test_composites.py \
-	tests/families/pipeline/test_pipeline.py tests/families/mixture/test_mixture.py \
+	tests/families/pipeline/test_pipeline.py tests/families/pipeline/test_tabular.py tests/families/mixture/test_mixture.py \
 	tests/families/members/test_kernel_kmeans.py tests/families/members/test_partition.py tests/families/deep/test_deep.py \
 	tests/families/pipeline/test_text.py
 

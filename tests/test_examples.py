@@ -1,6 +1,6 @@
 """The showcases keep working: each runs in its --quick mode, in a fresh process, and writes its figures.
 
-Our four examples run one after the other in a single child process (one import of torch instead of
+Our examples run one after the other in a single child process (one import of torch instead of
 four: the imports dominate a quick run), each into its own folder, each with its outcome recorded
 separately; a colleague's example runs in its own process.
 """
@@ -19,6 +19,7 @@ EXAMPLES = os.path.join(ROOT, 'examples')
 # example -> files it must write
 CASES = {
     'tabular_wine.py': ['wine_profiles.png', 'wine_profiles_matrix.png', 'wine_points.png'],
+    'tabular_mixed.py': ['mixed_profiles.png'],
     'images_digits.py': ['digits_clusters.png', 'digits_examples.png', 'digits_heatmaps.png'],
     'text_newsgroups.py': ['text_top_words.png', 'text_absent_words.png', 'text_posts.html'],
     'cluster_quality.py': ['quality_overview.png', 'quality_merged.png', 'quality_scores.png'],

@@ -11,10 +11,10 @@ import torch
 
 from .core import NeuralizedModel, converter_for, data_adapter_for, explainer_type_for, supported_types
 from .validation import (as_feature_tensor, check_beta, check_cluster, check_finite_rows, check_output_buffer,
-                         check_training_data)
+                         check_training_data, is_dataframe)
 
 __all__ = ['neuralize', 'resolve_beta', 'supported_types', 'make_explainer', 'explain', 'explain_with_constant',
-           'CHUNK_ELEMENTS']
+           'group_relevance', 'CHUNK_ELEMENTS']
 
 #: rows per chunk in :func:`explain`, scaled by the row width: 16 MB of float32 input. The compiled k-means kernel
 #: keeps nothing of a chunk's size; the torch path holds three (rows, D) intermediates.
@@ -65,7 +65,14 @@ def neuralize(estimator, X=None, beta=None):
         return model
     converter = converter_for(type(estimator))
     if converter is not None:
-        return converter(estimator, X=X, beta=beta)
+        names = getattr(estimator, 'feature_names_in_', None)
+        if names is not None and X is not None:
+            from .validation import check_columns
+            X = check_columns(X, names, numeric=False, name='X (training data)')
+        model = converter(estimator, X=X, beta=beta)
+        if model.feature_names_in_ is None and names is not None:
+            model.record_feature_names(names)
+        return model
     raise TypeError(
         f'Cannot neuralize an object of type {type(estimator).__module__}.{type(estimator).__qualname__}. '
         f'Supported: {", ".join(supported_types())}, or an already neuralized model.'
@@ -79,7 +86,7 @@ def resolve_beta(model, X=None, beta=None):
     """
     beta = check_beta(beta)
     if X is not None:  # checked even where it sets nothing: bad training data is an error, not ignored
-        x = check_training_data(X, model.n_features_in_)
+        x = check_training_data(model.encode(X), model.n_features_in_)
     if beta is not None:
         return beta
     if model.default_beta is not None:
@@ -127,7 +134,8 @@ def make_explainer(model, cluster=None, beta=None, epsilon=None):
     return explainer_type(model, cluster, beta, epsilon)
 
 
-def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False, out=None):
+def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False, out=None,
+            grouped=True):
     """NEON relevance of every feature for a point's cluster evidence.
 
     Parameters
@@ -154,13 +162,22 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
     out : numpy.ndarray or torch.Tensor of shape (n_samples, n_features), optional
         Where to write the relevance: numpy for numpy X, a tensor on X's device for a tensor, of the dtype
         the relevance has (X's float dtype), C-contiguous. Reusing one buffer across calls saves allocating
-        the result, which for large X costs about as much as explaining it.
+        the result, which for large X costs about as much as explaining it. Its width is that of the network's
+        input (``model.n_features_in_``); with ``grouped`` summing encoded columns back, pass ``grouped=False``.
+    grouped : bool
+        For pipelines whose encoders make several columns from one of the user's (one-hot categories): sum the
+        relevance of the columns made from one input column back onto it (the default), so that the result has
+        the user's columns; False keeps one column per encoded column (``model.get_feature_names_out()``). It
+        changes nothing for models whose input columns are the user's.
 
     Returns
     -------
-    relevance : array of shape (n_samples, n_features)
-        ``relevance.sum(1)`` equals the evidence ``f_c(x)`` of the explained cluster; ``out`` if given.
+    relevance : array of shape (n_samples, n_columns)
+        ``relevance.sum(1)`` equals the evidence ``f_c(x)`` of the explained cluster; ``out`` if given. A pandas
+        DataFrame for DataFrame X: X's index, and the user's column names (the encoded names with
+        ``grouped=False``).
     labels, logits : arrays, only with ``return_logits``
+        pandas Series / DataFrame on X's index for DataFrame X.
 
     Notes
     -----
@@ -172,19 +189,25 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
     a row carry relevance too (the midpoint rule compares x_i = 0 with the centroids); their total is the
     constant of :func:`explain_with_constant`, so that ``relevance.sum(1) + constant == f_c`` there.
     """
-    model, X = _encoded(model, X)
-    adapter = data_adapter_for(type(X))
+    model, encoded = _encoded(model, X)
+    adapter = data_adapter_for(type(encoded))
     if adapter is not None:
-        return adapter(model, X, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon,
+        return adapter(model, encoded, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon,
                        return_logits=return_logits, out=out)
+    regroup = grouped and model.feature_groups is not None
+    if regroup and out is not None:
+        raise ValueError('out holds the relevance of the network\'s input columns, but grouped=True sums them onto '
+                         f'the {model.n_columns_in_} input columns; pass grouped=False with out.')
     relevance, _, labels, logits = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, False, out)
     relevance = relevance if out is None else out  # the caller's own object, not a view of it
+    relevance, labels, logits, _ = _as_user_results(model, X, relevance, labels, logits, None, grouped)
     if return_logits:
         return relevance, labels, logits
     return relevance
 
 
-def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False):
+def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False,
+                          grouped=True):
     """NEON relevance of every feature and of the model's constant term, which together sum to ``f_c(x)``.
 
     Like :func:`explain`, plus ``constant``: the share of the evidence that no feature carries. For
@@ -204,23 +227,26 @@ def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, ep
     constant : array of shape (n_samples,)
     labels, logits : arrays, only with ``return_logits``
     """
-    model, X = _encoded(model, X)
-    adapter = data_adapter_for(type(X))
+    model, encoded = _encoded(model, X)
+    adapter = data_adapter_for(type(encoded))
     if adapter is not None:  # an adapter asked for the constant returns it after the relevance
-        return adapter(model, X, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon,
+        return adapter(model, encoded, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon,
                        return_logits=return_logits, out=None, with_constant=True)
     relevance, constant, labels, logits = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, True)
+    relevance, labels, logits, constant = _as_user_results(model, X, relevance, labels, logits, constant, grouped)
     if return_logits:
         return relevance, constant, labels, logits
     return relevance, constant
 
 
 def _encoded(model, X):
-    """The neuralized model and X as its network takes it: models that encode their input on the host first
-    (a text pipeline's vectorizer: documents -> sparse TF-IDF rows) do so in ``encode``."""
+    """The neuralized model, and X as the data adapters see it: X itself, except for models that turn documents
+    into a sparse term matrix on the host (``encodes_documents``: a text pipeline's vectorizer), whose sparse rows
+    the centroid family's sparse adapter explains. Other models encode inside the chunk loop (``model.encode``)."""
     model = neuralize(model)
-    encode = getattr(model, 'encode', None)
-    return model, (X if encode is None else encode(X))
+    if data_adapter_for(type(X)) is None and getattr(model, 'encodes_documents', False):
+        return model, model.encode(X)
+    return model, X
 
 
 def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_constant, out=None):
@@ -228,7 +254,7 @@ def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_consta
     explain_with_constant(). Returns (relevance, constant or None, labels, logits), numpy for numpy X."""
     model = neuralize(model)
     explainer = make_explainer(model, cluster=cluster, beta=beta, epsilon=epsilon)
-    x, from_numpy = as_feature_tensor(X, model.n_features_in_)
+    x, from_numpy = as_feature_tensor(model.encode(X), model.n_features_in_)
     explainer = explainer.to(device=x.device, dtype=x.dtype)
     if chunk_size is None:
         # explainers with a large per-row intermediate (member-point networks) declare it as row_elements
@@ -269,3 +295,45 @@ def _empty_like(x):
     if x.device.type != 'cpu':
         return torch.empty_like(x)
     return torch.from_numpy(np.empty(tuple(x.shape), dtype=torch.empty((), dtype=x.dtype).numpy().dtype))
+
+
+def group_relevance(model, relevance):
+    """Sum the relevance of a model's network input columns onto the user's columns (``model.feature_groups``).
+
+    Relevance is additive, so the sum over the columns one encoder made from one input column is that column's
+    relevance, and conservation carries over exactly. numpy or torch in, the same out.
+    """
+    groups = model.feature_groups
+    if groups is None:
+        return relevance
+    index, names = groups
+    if torch.is_tensor(relevance):
+        grouped = relevance.new_zeros(relevance.shape[0], len(names))
+        return grouped.index_add_(1, torch.as_tensor(index, device=relevance.device), relevance)
+    grouped = np.zeros((relevance.shape[0], len(names)), dtype=relevance.dtype)
+    for column in range(len(names)):  # few user columns: one row sum each (np.add.at is slower)
+        members = np.flatnonzero(index == column)
+        if len(members) == 1:
+            grouped[:, column] = relevance[:, members[0]]
+        elif len(members):
+            grouped[:, column] = relevance[:, members].sum(1)
+    return grouped
+
+
+def _as_user_results(model, X, relevance, labels, logits, constant, grouped):
+    """Relevance on the user's columns where asked; pandas results (X's index, column names) for DataFrame X."""
+    if grouped and model.feature_groups is not None:
+        relevance = group_relevance(model, relevance)
+        names = model.feature_groups[1]
+    else:
+        names = model.get_feature_names_out()
+    if not is_dataframe(X):
+        return relevance, labels, logits, constant
+    import pandas as pd
+    if model.feature_names_in_ is None and model.feature_groups is None and len(X.columns) == relevance.shape[1]:
+        names = X.columns  # fitted without names: the frame's own
+    relevance = pd.DataFrame(relevance, index=X.index, columns=pd.Index(names))
+    labels = pd.Series(labels, index=X.index, name='label')
+    logits = pd.DataFrame(logits, index=X.index, columns=pd.RangeIndex(logits.shape[1]))
+    constant = None if constant is None else pd.Series(constant, index=X.index, name='constant')
+    return relevance, labels, logits, constant

@@ -92,6 +92,69 @@ class NeuralizedModel:
         """The (N, K) evidence ``f_c(x)`` of a float tensor; the forward pass unless a family has a cheaper form."""
         return self(x)
 
+    # -- the user's columns (docs/pipelines.md) ------------------------------------------------------------------
+    #: the column names the source estimator was fitted on (scikit-learn's ``feature_names_in_``), or None
+    feature_names_in_ = None
+
+    def record_feature_names(self, names):
+        """Keep the column names the source estimator was fitted on (``neuralize`` calls it); None for none."""
+        import numpy as np
+        self.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
+        if names is not None and not getattr(self, '_frames_hooked', False):
+            # model(df): the columns checked and encoded as in explain(), then the tensor forward
+            self.register_forward_pre_hook(_frame_to_tensor)
+            self._frames_hooked = True
+
+    @property
+    def n_columns_in_(self):
+        """The number of the user's columns (X's width); ``n_features_in_`` is the network's input width."""
+        return self.n_features_in_
+
+    def encode(self, X):
+        """The numeric matrix the network takes, from the user's X.
+
+        Here the identity after the column check (:func:`~zennit_clusters.validation.check_columns`): a DataFrame
+        must have the columns the model was fitted on, in that order, and numbers in them. Pipelines with host-side
+        encoders (one-hot, ordinal, imputation, column selection, vectorizers) override it to run them.
+
+        Returns
+        -------
+        numpy.ndarray, torch.Tensor or scipy.sparse matrix of shape (n_samples, n_features_in_)
+        """
+        from .validation import check_columns
+        return check_columns(X, self.feature_names_in_, numeric=True)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the network's input columns (after any encoding), as scikit-learn names a transform's output.
+
+        ``x0, x1, ...`` for a model fitted without column names.
+        """
+        import numpy as np
+        if self.feature_names_in_ is not None:
+            return np.asarray(self.feature_names_in_, dtype=object)
+        return np.asarray([f'x{i}' for i in range(self.n_features_in_)], dtype=object)
+
+    @property
+    def feature_groups(self):
+        """How the network's input columns map back onto the user's columns, or None where they are the same.
+
+        Returns
+        -------
+        None or (groups, names)
+            ``groups``: int array of shape (n_features_in_,), the index of the user's column each network input
+            column was made from (the columns one encoder made from one input column share it); ``names``: the
+            user's column names (length ``n_columns_in_``). :func:`~zennit_clusters.explain` sums relevance by it.
+        """
+        return None
+
+
+def _frame_to_tensor(model, args):
+    """Forward pre-hook of models fitted on named columns: a DataFrame becomes the checked, encoded tensor."""
+    from .validation import as_feature_tensor, is_dataframe
+    if args and is_dataframe(args[0]):
+        return (as_feature_tensor(model.encode(args[0]), model.n_features_in_)[0],) + tuple(args[1:])
+    return None
+
 
 class CentredFrameLayer(torch.nn.Module):
     """Base of the layers that compute in the centred frame: they hold its origin as the buffer ``origin``.

@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 import torch
 
-__all__ = ['as_feature_tensor', 'check_training_data', 'check_finite_rows', 'check_cluster', 'check_n_features',
+__all__ = ['is_dataframe', 'check_columns', 'column_mismatch', 'as_feature_tensor', 'check_training_data', 'check_finite_rows', 'check_cluster', 'check_n_features',
            'check_beta', 'check_gamma', 'check_fitted', 'check_dense_values', 'check_explainer_input',
            'check_layer_input', 'check_output_buffer', 'overlaps', 'frame_origin', 'sign_epsilon', 'sign_stabiliser',
            'tie_threshold', 'tie_relative', 'tie_stabiliser']
@@ -21,6 +21,73 @@ def check_fitted(estimator, attributes=None):
     ``import zennit_clusters`` should not pay it); raises ``sklearn.exceptions.NotFittedError``."""
     from sklearn.utils.validation import check_is_fitted
     check_is_fitted(estimator, attributes)
+
+
+def is_dataframe(X):
+    """Whether X is a pandas DataFrame (recognised by type name: pandas is not imported for the check)."""
+    return any(f'{kind.__module__}.{kind.__qualname__}' in ('pandas.DataFrame', 'pandas.core.frame.DataFrame') for kind in type(X).__mro__)
+
+
+def column_mismatch(got, expected):
+    """What differs between a DataFrame's columns and the ones a model was fitted on, in words; '' if nothing.
+
+    Names the missing columns, the unexpected ones, and, where the set is right but not the order, the first
+    positions that differ (scikit-learn's rule: names and order as at fit).
+    """
+    got, expected = [str(name) for name in got], [str(name) for name in expected]
+    missing = [name for name in expected if name not in set(got)]
+    extra = [name for name in got if name not in set(expected)]
+    parts = []
+    if missing:
+        parts.append(f'missing column(s) {missing}')
+    if extra:
+        parts.append(f'unexpected column(s) {extra}')
+    if not parts and got != expected:
+        if len(set(got)) != len(got):
+            duplicated = sorted({name for name in got if got.count(name) > 1})
+            parts.append(f'duplicated column(s) {duplicated}')
+        else:
+            moved = [f'{name!r} at position {got.index(name)} (fitted at {position})'
+                     for position, name in enumerate(expected) if got[position] != name]
+            parts.append(f'columns in another order than at fit: {", ".join(moved[:5])}'
+                         + (f' and {len(moved) - 5} more' if len(moved) > 5 else ''))
+    return '; '.join(parts)
+
+
+def check_columns(X, feature_names, numeric=True, name='X'):
+    """Check a DataFrame's columns against the names a model was fitted on; other inputs pass unchanged.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame, array-like or torch.Tensor
+    feature_names : array-like of str or None
+        ``feature_names_in_`` of the fitted model, or None (fitted without names: a DataFrame is taken by position).
+    numeric : bool
+        Whether the columns must hold numbers (then a DataFrame comes back as a numpy array); False where encoders
+        that take categories come first (the DataFrame comes back as it is).
+
+    Raises
+    ------
+    ValueError
+        Missing, unexpected, duplicated or reordered columns (scikit-learn's rule: the names and order as at fit).
+    TypeError
+        With ``numeric``, a column that holds no numbers (naming it and its dtype).
+    """
+    if not is_dataframe(X):
+        return X
+    if feature_names is not None:
+        mismatch = column_mismatch(X.columns, feature_names)
+        if mismatch:
+            raise ValueError(f'{name} does not have the columns the model was fitted on: {mismatch}. Expected '
+                             f'{[str(n) for n in feature_names]}; pass X[model.feature_names_in_] to select and '
+                             'order them.')
+    if not numeric:
+        return X
+    bad = [f'{column!r} ({dtype})' for column, dtype in X.dtypes.items() if getattr(dtype, 'kind', 'O') not in 'biuf']
+    if bad:
+        raise TypeError(f'{name} column(s) {", ".join(bad)} do not hold numbers; the model takes numeric columns '
+                        '(encode categories first, e.g. with a OneHotEncoder in the pipeline).')
+    return X.to_numpy(dtype=np.float64 if any(dtype.kind != 'f' for dtype in X.dtypes) else None)
 
 
 def check_n_features(x, n_features, name='X'):

@@ -206,11 +206,12 @@ def export(model_or_estimator, path, explain=False, beta=None, dtype=None, opset
 
     model = neuralize(model_or_estimator, X=training_data)
     beta = model.beta if check_beta(beta) is None else check_beta(beta)
-    if X is not None:  # a wrong width fails now, not after the slow export
-        check_n_features(np.asarray(X), model.n_features_in_, name='probe data X')
+    encoded = None if X is None else model.encode(X)  # the graph's input: the user's columns, encoded where a
+    if X is not None:  # pipeline encodes; a wrong width (or wrong DataFrame columns) fails now, not after the export
+        check_n_features(np.asarray(encoded), model.n_features_in_, name='probe data X')
     reason = 'float64, as asked' if dtype == 'float64' else 'float32, as asked' if dtype else ''
     if dtype is None:
-        dtype, reason = _choose_dtype(model, beta, X, explain, seed)
+        dtype, reason = _choose_dtype(model, beta, encoded, explain, seed)
         reason = reason or 'float32 (the default; the model\'s float32 arithmetic keeps the check\'s bound)'
     # record the type the user exported, not the neuralized module it became
     proto = build_graph(model, explain=explain, beta=beta, dtype=dtype, opset=opset,
@@ -221,6 +222,11 @@ def export(model_or_estimator, path, explain=False, beta=None, dtype=None, opset
         raise ExportCheckError(failure_message(check) + ' No file was written (keep_unverified=True keeps it, '
                                'marked as failed in its metadata).', check=check)
     set_metadata(proto, {'check': check.summary()})
+    if model.feature_groups is not None or model.feature_names_in_ is not None:
+        import json
+        # the input contract of a pipeline: the graph takes the network's input columns, named here (for host-side
+        # encoders, the encoded matrix: model.encode(X)); docs/pipelines.md
+        set_metadata(proto, {'input_columns': json.dumps([str(name) for name in model.get_feature_names_out()])})
     write_atomically(path, proto.SerializeToString())
     if not check.passed:
         warnings.warn(f'{path} failed the export check and was kept (keep_unverified): {failure_message(check)}',

@@ -100,7 +100,12 @@ def _predict(estimator, x):
     centres = getattr(estimator, 'cluster_centers_', None)
     # KMeans.predict raises "Buffer dtype mismatch" unless X has the centroids' dtype
     dtype = centres.dtype if isinstance(centres, np.ndarray) and centres.dtype.kind == 'f' else np.float64
-    return np.asarray(estimator.predict(x.astype(dtype)))
+    x = x.astype(dtype)
+    names = getattr(estimator, 'feature_names_in_', None)
+    if names is not None and len(names) == x.shape[1]:  # fitted on a DataFrame: give it one, without sklearn's warning
+        import pandas as pd
+        x = pd.DataFrame(x, columns=names)
+    return np.asarray(estimator.predict(x))
 
 
 def _reference_labels(estimator, x64, finite, resolvable, network, failures):
@@ -174,6 +179,8 @@ def check_graph(graph, model_or_estimator, X=None, execution_provider='cpu', see
 
     if X is None:
         X = probe_data(model, seed=seed)
+    else:  # the user's columns (a DataFrame is checked against the fitted names) -> the graph's input
+        X = model.encode(X)
     if torch.is_tensor(X):
         X = X.detach().cpu().numpy()
     X = np.asarray(X)
@@ -203,7 +210,10 @@ def check_graph(graph, model_or_estimator, X=None, execution_provider='cpu', see
     if np.any(~finite) and np.any(got['label'][~finite] != -1):
         row = _first(~finite & (got['label'] != -1))
         failures.append(f'row {row} holds NaN or infinity but got label {got["label"][row]} instead of -1')
-    reference, reference_name, n_exact = _reference_labels(model_or_estimator, x64, finite, resolvable, found.label,
+    # a pipeline with host-side encoders: the graph takes the encoded matrix, which the pipeline's numeric part predicts on
+    numeric_part = getattr(model, 'numeric_estimator', None)
+    estimator = model_or_estimator if numeric_part is None else numeric_part(model_or_estimator)
+    reference, reference_name, n_exact = _reference_labels(estimator, x64, finite, resolvable, found.label,
                                                            failures)
     wrong = resolvable & (got['label'] != reference)
     if wrong.any():

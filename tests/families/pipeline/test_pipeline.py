@@ -54,10 +54,14 @@ def test_cluster_centers_are_in_raw_coordinates(wine):
     assert isinstance(make_explainer(pipeline), torch.nn.Module)
 
 
-def test_non_per_feature_step_is_refused(wine):
-    pipeline = make_pipeline(PCA(3), KMeans(n_clusters=3, n_init=2, random_state=0)).fit(wine)
-    with pytest.raises(TypeError, match="step 'pca' is a PCA; only per-feature scalers"):
+def test_unsupported_step_is_refused(wine):
+    from sklearn.preprocessing import PolynomialFeatures
+    pipeline = make_pipeline(PolynomialFeatures(), KMeans(n_clusters=3, n_init=2, random_state=0)).fit(wine)
+    with pytest.raises(TypeError, match="step 'polynomialfeatures' is a PolynomialFeatures; the steps that can"):
         neuralize(pipeline)
+    whitened = make_pipeline(PCA(3, whiten=True), KMeans(n_clusters=3, n_init=2, random_state=0)).fit(wine)
+    with pytest.raises(TypeError, match='whiten=True'):
+        neuralize(whitened)
 
 
 def test_unfitted_pipeline():

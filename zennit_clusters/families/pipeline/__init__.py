@@ -1,19 +1,23 @@
-"""Pipelines: per-feature scalers in front of any supported clustering model, folded into the network exactly.
+"""Pipelines: encoders, scalers, normalisation and projections in front of a supported clustering model.
 
-The folder holds the scaling layer, the closed-form explainer (the head's, on the scaled input) and the
-converter; this module registers them. The scaling passes relevance through unchanged (zennit's ``Pass``).
+The folder holds the stage table (:mod:`.stages`: transformer type -> host-side encoding or network layer), the
+host-side encoding, the one-to-one layers, the closed-form explainer (the head's, behind the layers) and the
+converter; this module registers them. The layers pass relevance through unchanged (zennit's ``Pass``).
 """
 from ...core import Family, register_family
 from .converters import PER_FEATURE_SCALERS, convert_pipeline
+from .encoding import Encoding
 from .explainer import PipelineExplainer
-from .layers import FeatureScaling, NeuralizedPipeline
+from .layers import FeatureScaling, NeuralizedPipeline, ProjectedNormalization, RowNormalization
+from .stages import Projection, Stage, register_stage, stage_for
 
-__all__ = ['FeatureScaling', 'NeuralizedPipeline', 'PipelineExplainer', 'FAMILY']
+__all__ = ['FeatureScaling', 'RowNormalization', 'ProjectedNormalization', 'NeuralizedPipeline', 'PipelineExplainer', 'Encoding', 'Stage',
+           'Projection', 'register_stage', 'stage_for', 'FAMILY']
 
 
 def _layer_rules(beta, epsilon):
     from zennit.rules import Pass  # zennit is imported only when rules are asked for
-    return [(FeatureScaling, Pass())]
+    return [((FeatureScaling, RowNormalization, ProjectedNormalization), Pass())]
 
 
 FAMILY = register_family(Family(

@@ -1,72 +1,149 @@
-"""Pipelines of per-feature scalers and a clustering model: the scaling folds into the network exactly.
+"""Pipelines ending in a clustering model: host-side encoders, then numeric layers folded into the network exactly.
 
-``make_pipeline(StandardScaler(), KMeans())`` is how most people cluster tabular data. Each scaler maps
-feature i to ``z_i = (x_i - offset_i) * scale_i``; the network gets that as a first layer, and because
-the scaling is one-to-one per feature, the relevance of raw feature i is the relevance of ``z_i``
-(the midpoint rule is invariant: ``w_i / s_i (x_i - m'_i) = w_i (z_i - m_i)``).
+See :mod:`.stages` for the split and the table of transformer types. ``make_pipeline(StandardScaler(), KMeans())``
+becomes a per-feature scaling in front of the k-means network; the relevance of raw feature i is the head's
+relevance of scaled feature i (the midpoint rule is invariant: ``w_i / s_i (x_i - m'_i) = w_i (z_i - m_i)``).
+After a PCA (no whitening) or a TruncatedSVD, ``z = (u - mean) C^T`` with orthonormal rows C, a centroid head's
+centres are lifted to ``mu C + mean``: ``|u - (mu C + mean)|^2 = |z - mu|^2 + |(I - C^T C)(u - mean)|^2``, and
+the second term is the same for every centre, so every pairwise margin, hence the evidence and the labels, is
+the head's, and the midpoint rule runs in u with the lifted midpoints as roots (docs/pipelines.md).
 """
 import numpy as np
+
 from ...api import neuralize
 from ...core import full_name
 from ...validation import check_fitted, check_training_data
-from .layers import FeatureScaling, NeuralizedPipeline
+from .encoding import Encoding
+from .layers import FeatureScaling, NeuralizedPipeline, ProjectedNormalization
+from .stages import HOST, NETWORK, SCALERS, Projection, _dense, _named, stage_for, supported_stages
 
-__all__ = ['convert_pipeline', 'feature_scaling', 'PER_FEATURE_SCALERS']
+__all__ = ['convert_pipeline', 'lift_centroids', 'PER_FEATURE_SCALERS']
 
-#: transformers known to act on each feature separately by an affine map (full names: nothing of scikit-learn is
-#: imported to recognise them)
-PER_FEATURE_SCALERS = tuple(f'sklearn.preprocessing._data.{name}'
-                            for name in ('StandardScaler', 'MinMaxScaler', 'MaxAbsScaler', 'RobustScaler'))
-
-
-def is_per_feature_scaler(step):
-    """Whether ``step`` is one of ``PER_FEATURE_SCALERS`` or a subclass of one."""
-    return any(full_name(type_) in PER_FEATURE_SCALERS for type_ in type(step).__mro__)
+#: kept for the safe loader's admissions (what a scaled pipeline's pickle references)
+PER_FEATURE_SCALERS = SCALERS
 
 
-def feature_scaling(transformer, n_features):
-    """The (offset, scale) of a fitted per-feature affine transformer, read off by probing it.
+def _default_names(n):
+    return np.asarray([f'x{i}' for i in range(n)], dtype=object)
 
-    Probing (rather than reading ``mean_``/``scale_``/``min_``) covers every option of the scalers
-    (``with_mean=False``, ``feature_range``, ``clip=False`` ...) with one code path; a random probe then
-    checks the map really is per-feature affine.
-    """
-    zero = np.zeros((1, n_features))
-    shift = transformer.transform(zero)[0]
-    scale = transformer.transform(np.eye(n_features))[np.arange(n_features), np.arange(n_features)] - shift
-    probe = np.random.default_rng(0).normal(size=(8, n_features)) * 10
-    if not np.allclose(transformer.transform(probe), probe * scale + shift, rtol=1e-9, atol=1e-9):
-        raise TypeError(f'{type(transformer).__name__} does not act as a per-feature affine map on this data.')
-    if (scale == 0).any():
-        raise ValueError(f'{type(transformer).__name__} maps feature(s) {np.flatnonzero(scale == 0).tolist()} '
-                         'to a constant; such a pipeline cannot be explained per feature.')
-    return -shift / scale, scale
+
+def _names_out(steps, n_out, fallback):
+    from sklearn.pipeline import Pipeline
+    try:
+        names = np.asarray(Pipeline(list(steps)).get_feature_names_out(), dtype=object)
+    except (AttributeError, ValueError, TypeError):  # a transformer without output names
+        names = None
+    return names if names is not None and len(names) == n_out else (fallback if len(fallback) == n_out
+                                                                     else _default_names(n_out))
 
 
 def convert_pipeline(pipeline, X=None, beta=None):
-    """A ``Pipeline`` of per-feature scalers ending in a supported clustering model."""
+    """A ``Pipeline`` of registered preprocessing stages (:mod:`.stages`) ending in a supported clustering model."""
     check_fitted(pipeline)
     from .text import convert_text_pipeline, is_text_pipeline  # the vectorizer stage (text.py)
     if is_text_pipeline(pipeline):
         return convert_text_pipeline(pipeline, X=X, beta=beta)
     *preprocessing, (_, estimator) = pipeline.steps
     steps = [(name, step) for name, step in preprocessing if step not in (None, 'passthrough')]
+    stages = []
     for name, step in steps:
-        if not is_per_feature_scaler(step):
-            raise TypeError(
-                f'Pipeline step {name!r} is a {type(step).__name__}; only per-feature scalers '
-                f'({", ".join(name.rsplit(".", 1)[1] for name in PER_FEATURE_SCALERS)}) can precede the clustering model.')
+        stage = stage_for(step)
+        if stage is None:
+            raise TypeError(f'Pipeline step {name!r} is a {type(step).__name__}; the steps that can precede the '
+                            f'clustering model are: {supported_stages()}.')
+        stages.append(stage)
+    names_in = getattr(pipeline, 'feature_names_in_', None)
     if not steps:
-        return neuralize(estimator, X=X, beta=beta)
-    n_features = steps[0][1].n_features_in_
-    offset, scale = np.zeros(n_features), np.ones(n_features)
-    for _, step in steps:  # compose z = ((x - o1) s1 - o2) s2 ... into one (x - offset) * scale
-        step_offset, step_scale = feature_scaling(step, n_features)
-        offset, scale = offset + step_offset / scale, scale * step_scale
-    scaling = FeatureScaling(offset, scale)
+        return neuralize(estimator, X=X, beta=beta)  # neuralize() records the names the pipeline has
+    host = [i for i, stage in enumerate(stages) if stage.placement == HOST]
+    split = host[-1] + 1 if host else 0
+    for (name, step), stage in zip(steps[:split], stages[:split]):
+        if stage.placement == NETWORK:
+            later = steps[host[-1]][0]
+            raise TypeError(f'Pipeline step {name!r} ({type(step).__name__}) mixes columns, and the encoder step '
+                            f'{later!r} comes after it; relevance can be summed back onto the input columns only '
+                            'when every encoder comes first.')
+
+    # host-side part: which of the user's columns each encoded column was made from
+    # a vectorizer takes one column of documents and declares no n_features_in_
+    n_columns = int(getattr(steps[0][1], 'n_features_in_', 1))
+    original = _default_names(n_columns) if names_in is None else np.asarray(names_in, dtype=object)
+    sources, keeps_sparse = np.arange(n_columns), True
+    for (name, step), stage in zip(steps[:split], stages[:split]):
+        inner = stage.sources(step, len(sources))
+        if inner is None:  # new columns of their own (a vectorizer's terms)
+            original = np.asarray(step.get_feature_names_out(), dtype=object)
+            sources = np.arange(len(original))
+        else:
+            sources = sources[np.asarray(inner, dtype=np.intp)]
+        keeps_sparse = keeps_sparse and stage.keeps_sparse
+    names_out = _names_out(steps[:split], len(sources), original) if split else original
+    encoding = None
+    if split or names_in is not None:
+        encoding = Encoding(steps[:split], n_columns, names_in, names_out, sources, original, keeps_sparse)
+
+    # numeric part, folded into the network
+    width, layers, projection = len(names_out), [], None
+    for name, step in steps[split:]:
+        if projection is not None and full_name(type(step)) == 'sklearn.preprocessing._data.Normalizer':
+            # LSA's TruncatedSVD -> Normalizer: the normalisation of z, taken in the projection's input space
+            layers.append(ProjectedNormalization(step.norm, projection[1].components, projection[1].mean))
+            continue
+        if projection is not None:
+            raise TypeError(f'Pipeline step {name!r} ({type(step).__name__}) comes after the projection '
+                            f'{projection[0]!r}; only a Normalizer and the clustering model can follow a PCA or '
+                            'TruncatedSVD.')
+        built = stage_for(step).layer(step, width)
+        if isinstance(built, Projection):
+            projection = (name, built)
+        elif isinstance(built, FeatureScaling) and layers and isinstance(layers[-1], FeatureScaling):
+            # compose z = ((x - o1) s1 - o2) s2 into one (x - offset) * scale
+            first = layers[-1]
+            layers[-1] = FeatureScaling(first.offset + built.offset / first.scale, first.scale * built.scale)
+        else:
+            layers.append(built)
+
     Z = None
     if X is not None:
-        Z = pipeline[:-1].transform(check_training_data(X, n_features).numpy())
+        Z = X if encoding is None else encoding.transform(X)
+        # what the numeric layers take is checked first (width, dtype, finite), as for any training data; sparse
+        # encoded data (a vectorizer's) stays sparse: a dense copy of 100,000 documents x 50,000 terms is 40 GB
+        sparse = hasattr(Z, 'toarray') and hasattr(Z, 'nnz')
+        if sparse:
+            if Z.shape[1] != len(names_out) or not np.isfinite(Z.data).all():
+                raise ValueError(f'X (training data) encodes to a sparse matrix of shape {Z.shape} with non-finite '
+                                 f'values or not {len(names_out)} columns.')
+        else:
+            Z = check_training_data(Z, len(names_out), name='X (training data)').numpy()
+        for _, step in steps[split:]:
+            Z = step.transform(Z if sparse else _named(step, Z))
+            sparse = hasattr(Z, 'toarray') and hasattr(Z, 'nnz')
+        Z = Z if sparse else _dense(Z)
     head = neuralize(estimator, X=Z, beta=beta)
+    if projection is not None:
+        head = lift_centroids(head, projection[1], f'{projection[0]!r} ({type(dict(steps)[projection[0]]).__name__})')
     names = '+'.join(type(step).__name__ for _, step in steps)
-    return NeuralizedPipeline(scaling, head, source=f'Pipeline({names}, {head.source})')
+    if not layers and encoding is None:
+        model = head
+        model.source = f'Pipeline({names}, {head.source})'
+        return model
+    return NeuralizedPipeline(layers, head, source=f'Pipeline({names}, {head.source})', encoding=encoding)
+
+
+def lift_centroids(head, projection, step):
+    """The centroid model in the projection's input space: centres ``mu C + mean``, the same margin graph and beta.
+
+    Only centroid models are folded: for a Gaussian mixture the quadratic forms pulled back through C have no
+    full-rank covariance in input space, and member networks (DBSCAN's noise radius) use absolute distances,
+    which the projection changes; both are refused here (docs/pipelines.md).
+    """
+    from ..centroids.layers import NeuralizedCentroids
+    if type(head) is not NeuralizedCentroids:
+        raise TypeError(f'Pipeline step {step} projects the data, and only centroid models (KMeans, MiniBatchKMeans, '
+                        f'BisectingKMeans) are folded exactly after a projection; got {head.source}. Explain that '
+                        'model on the projected data instead (explain(pipeline[-1], pipeline[:-1].transform(X))).')
+    margin = head.margin
+    centres = (margin.centres + margin.origin).numpy()
+    lifted = centres @ projection.components + projection.mean
+    return NeuralizedCentroids.from_pairs(lifted, margin.own, margin.rival, margin.valid, beta=head.beta,
+                                          source=head.source, leaves=head.leaves)

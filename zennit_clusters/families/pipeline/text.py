@@ -81,6 +81,9 @@ class NeuralizedText(NeuralizedCentroids):
     feature_names_ : numpy.ndarray of str
         The vocabulary, in column order.
     """
+    #: explain() encodes the documents first, so that the sparse term matrix goes to the sparse path
+    encodes_documents = True
+
     def __init__(self, margin, pool, source, leaves, encoder, feature_names, projection=None, post_norm=None):
         super().__init__(margin, pool, source=source, leaves=leaves)
         self.encoder = encoder
