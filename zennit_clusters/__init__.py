@@ -11,11 +11,13 @@ from . import _legacy  # noqa: F401  (old import paths, for pickles and user cod
 from . import _zennit
 from .api import explain, explain_with_constant, make_explainer, neuralize, supported_types
 from .core import Explainer, NeuralizedModel
+from .explanation import Explanation
 from .families.centroids import CentroidExplainer, MinPool, NeuralizedCentroids, PairwiseMargin
 from .families.deep import CentroidHead, NeuralizedDeep, StudentTHead, explain_deep, neuralize_deep
 from .families.members import LogMeanExpPool, MemberExplainer, MemberMargin, NeuralizedMembers, neuralize_partition
 from .families.mixture import GaussianLogRatio, MixtureExplainer, NeuralizedMixture, SoftMinPool
 from .families.pipeline import FeatureScaling, NeuralizedPipeline, PipelineExplainer
+from .summary import ClusterSummary, Summary, summarize
 
 __version__ = '0.2.0'
 
@@ -49,6 +51,8 @@ __all__ = [
     # closed-form explainers and their variants
     'make_explainer', 'explain_with_constant', 'explain_deep', 'Explainer', 'CentroidExplainer', 'MixtureExplainer',
     'MemberExplainer', 'PipelineExplainer',
+    # results a person reads
+    'Explanation', 'summarize', 'Summary', 'ClusterSummary',
     # more ways in
     'neuralize_partition', 'neuralize_deep', 'supported_types', 'cluster_layer_map', 'KernelKMeans',
     'CentroidHead', 'StudentTHead',

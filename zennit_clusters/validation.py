@@ -13,7 +13,7 @@ import torch
 __all__ = ['as_feature_tensor', 'check_training_data', 'check_finite_rows', 'check_cluster', 'check_n_features',
            'check_beta', 'check_gamma', 'check_fitted', 'check_dense_values', 'check_explainer_input',
            'check_layer_input', 'check_output_buffer', 'overlaps', 'frame_origin', 'sign_epsilon', 'sign_stabiliser',
-           'tie_threshold', 'tie_relative', 'tie_stabiliser']
+           'tie_threshold', 'tie_relative', 'tie_stabiliser', 'resolve_feature_names']
 
 
 def check_fitted(estimator, attributes=None):
@@ -86,6 +86,43 @@ def as_feature_tensor(X, n_features, name='X'):
         tensor, from_numpy = torch.from_numpy(array), True
     check_n_features(tensor, n_features, name)
     return tensor, from_numpy
+
+
+def resolve_feature_names(n_features, feature_names=None, X=None, model=None):
+    """The names of a model's D input features, as a tuple of str.
+
+    The first that is given wins: ``feature_names``; the columns of ``X`` (a pandas DataFrame or anything with
+    ``columns``); ``model.get_feature_names_out()`` of a neuralized model, or ``feature_names_in_`` of an estimator
+    fitted on a frame; else ``'x0'`` .. ``'x{D-1}'`` (scikit-learn's default names).
+
+    Raises
+    ------
+    ValueError
+        For a number of names other than ``n_features``, or repeated names (a table keyed by them would merge
+        two features).
+    """
+    source = 'feature_names'
+    names = feature_names
+    if names is None and X is not None and hasattr(X, 'columns') and not torch.is_tensor(X):
+        names, source = list(X.columns), 'the columns of X'
+    if names is None and model is not None:
+        from .core import NeuralizedModel  # here, not at the top: core imports this module
+        if isinstance(model, NeuralizedModel) and callable(getattr(model, 'get_feature_names_out', None)):
+            names, source = model.get_feature_names_out(), "the model's get_feature_names_out()"
+        elif not isinstance(model, NeuralizedModel) and getattr(model, 'feature_names_in_', None) is not None:
+            # not get_feature_names_out(): on a scikit-learn clusterer it names the outputs (cluster distances)
+            names, source = model.feature_names_in_, "the estimator's feature_names_in_"
+    if names is None:
+        return tuple(f'x{i}' for i in range(n_features))
+    if isinstance(names, str):
+        raise TypeError(f'{source} must be a sequence of {n_features} names, got one string {names!r}.')
+    names = tuple(str(name) for name in names)
+    if len(names) != n_features:
+        raise ValueError(f'{source} has {len(names)} names, but the model has {n_features} features.')
+    if len(set(names)) != len(names):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise ValueError(f'{source} repeats names: {repeated}; each feature needs its own name.')
+    return names
 
 
 def check_training_data(X, n_features, name='X (training data)'):
