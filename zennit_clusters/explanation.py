@@ -78,8 +78,9 @@ class Explanation:
     logits : numpy.ndarray of shape (N, K)
         The evidence ``f_k(x)`` of every cluster.
     cluster : numpy.ndarray of shape (N,), int64
-        The cluster each row explains: its label, or the ``cluster`` asked for (noise rows explain cluster 0,
-        as :func:`~zennit_clusters.explain` does).
+        The cluster each row explains: its label, or the ``cluster`` asked for; a noise row explains its largest
+        logit, as :func:`~zennit_clusters.explain` does (for DBSCAN's noise rule, the negative evidence
+        ``eps^2 - |x - v*|^2`` of its nearest core sample v*).
     constant : numpy.ndarray of shape (N,)
         The part of the evidence no feature carries (:func:`~zennit_clusters.explain_with_constant`): zero for
         centroid and member models and tied mixtures; the mixing-weight and covariance terms of other mixtures.
@@ -139,7 +140,11 @@ class Explanation:
         relevance, constant, labels, logits = explain_with_constant(
             model, x, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon, return_logits=True)
         labels = _numpy(labels).astype(np.int64, copy=False)
-        explained = np.clip(labels, 0, None) if cluster is None else np.full_like(labels, cluster)
+        logits = _numpy(logits)
+        if cluster is None:  # a noise row (label -1, finite logits) explains its largest logit, as explain() does
+            explained = np.where(labels >= 0, labels, logits.argmax(1))
+        else:
+            explained = np.full_like(labels, cluster)
         directions = None
         if direction is not False:
             directions = direction_of(model, x, cluster=cluster, beta=beta, required=direction is True)
@@ -147,7 +152,7 @@ class Explanation:
         if per_competitor:
             parts = _numpy(explain(model, x, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon,
                                    per_competitor=True))
-        return cls(relevance=_numpy(relevance), labels=labels, logits=_numpy(logits), cluster=explained,
+        return cls(relevance=_numpy(relevance), labels=labels, logits=logits, cluster=explained,
                    constant=_numpy(constant), data=_numpy(x).copy(), feature_names=names, direction=directions,
                    per_competitor=parts, beta=float(model.beta if beta is None else beta))
 
