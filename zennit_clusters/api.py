@@ -220,7 +220,8 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
     return relevance
 
 
-def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False):
+def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False,
+                          contrast=None, per_competitor=False, reference=None):
     """NEON relevance of every feature and of the model's constant term, which together sum to ``f_c(x)``.
 
     Like :func:`explain`, plus ``constant``: the share of the evidence that no feature carries. For
@@ -230,15 +231,21 @@ def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, ep
 
     Parameters
     ----------
-    As for :func:`explain`.
+    As for :func:`explain`. With ``contrast``, ``relevance.sum(1) + constant == h_ck(x)``; with
+    ``per_competitor``, the constant is split too.
 
     Returns
     -------
-    relevance : array of shape (n_samples, n_features)
-    constant : array of shape (n_samples,)
+    relevance : array of shape (n_samples, n_features), (n_samples, n_clusters, n_features) with per_competitor
+    constant : array of shape (n_samples,), (n_samples, n_clusters) with per_competitor
     labels, logits : arrays, only with ``return_logits``
     """
-    relevance, constant, labels, logits = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, True)
+    if contrast is not None and per_competitor:
+        raise ValueError('contrast= explains one margin, per_competitor=True splits the explanation over all of '
+                         'them: ask for one of the two.')
+    relevance, constant, labels, logits = _explain_in_chunks(
+        model, X, cluster, beta, chunk_size, epsilon, True, contrast=contrast, reference=reference,
+        output='parts' if per_competitor else 'relevance')
     if return_logits:
         return relevance, constant, labels, logits
     return relevance, constant
@@ -305,7 +312,7 @@ def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_consta
         relevance = torch.empty(x.shape[0], model.n_clusters, x.shape[1], dtype=x.dtype, device=x.device)
     else:
         relevance = torch.empty(x.shape, dtype=torch.int8, device=x.device)
-    constant = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device) if with_constant else None
+    constant = torch.zeros(relevance.shape[:-1], dtype=x.dtype, device=x.device) if with_constant else None
     logits = torch.empty(x.shape[0], model.n_clusters, dtype=x.dtype, device=x.device)
     labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     noise_free = model.noise_radius is None
@@ -314,7 +321,8 @@ def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_consta
             rows = slice(start, start + chunk_size)
             chunk = x[rows].contiguous()  # a no-op for row chunks of contiguous X; the compiled code needs it
             if with_constant:  # zero for explainers without a constant term (centroid and member models)
-                labels[rows], logits[rows], relevance[rows], constant[rows] = explainer.forward_with_constant(chunk)
+                labels[rows], logits[rows], relevance[rows], constant[rows] = explainer.forward_with_constant(
+                    chunk, **{name: value[rows] for name, value in row_options.items()})
             elif row_options or output != 'relevance':
                 options = {name: value[rows] for name, value in row_options.items()}
                 labels[rows], logits[rows], relevance[rows] = explainer(chunk, **options)

@@ -155,10 +155,11 @@ class Explainer(torch.nn.Module):
         # every family's explainer refuses what is not a dense float tensor before its arithmetic sees it
         self.register_forward_pre_hook(_check_explainer_call)
 
-    def forward_with_constant(self, x):
-        """``(label, logits, relevance, constant)``; the constant is zero for families without one."""
-        label, logits, relevance = self(x)
-        return label, logits, relevance, torch.zeros_like(relevance[:, 0])
+    def forward_with_constant(self, x, **options):
+        """``(label, logits, relevance, constant)``; the constant is zero for families without one (of shape
+        ``relevance.shape[:-1]``: (N,), or (N, K) for per-competitor parts). ``options`` go to ``forward``."""
+        label, logits, relevance = self(x, **options)
+        return label, logits, relevance, torch.zeros_like(relevance[..., 0])
 
 
 def _check_explainer_call(explainer, args):
