@@ -9,7 +9,7 @@ module holds the public names only.
 """
 from . import _legacy  # noqa: F401  (old import paths, for pickles and user code)
 from . import _zennit
-from .api import explain, explain_with_constant, make_explainer, neuralize, supported_types
+from .api import direction, explain, explain_with_constant, make_explainer, neuralize, supported_types
 from .core import Explainer, NeuralizedModel
 from .explanation import Explanation
 from .families.centroids import CentroidExplainer, MinPool, NeuralizedCentroids, PairwiseMargin
@@ -48,6 +48,8 @@ def __dir__():
 __all__ = [
     # the public contract
     'neuralize', 'explain', 'ClusterComposite',
+    # readings of an explanation: direction of each feature
+    'direction',
     # closed-form explainers and their variants
     'make_explainer', 'explain_with_constant', 'explain_deep', 'Explainer', 'CentroidExplainer', 'MixtureExplainer',
     'MemberExplainer', 'PipelineExplainer',

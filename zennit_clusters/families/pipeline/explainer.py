@@ -12,23 +12,39 @@ class PipelineExplainer(Explainer):
 
     The relevance of raw feature i is that of scaled feature i (the scaling is one-to-one per feature).
     """
-    def __init__(self, model, cluster, beta, epsilon=None):
+    def __init__(self, model, cluster, beta, epsilon=None, output='relevance'):
         super().__init__(model.n_features_in_)
         self.scaling = copy.deepcopy(model.scaling)
-        self.head = make_explainer(model.head, cluster=cluster, beta=beta, epsilon=epsilon)
+        self.head = make_explainer(model.head, cluster=cluster, beta=beta, epsilon=epsilon, output=output)
         # what explain() may use is what the head offers
         self.has_constant, self.writes_out, self.row_elements = (self.head.has_constant, self.head.writes_out,
                                                                  self.head.row_elements)
+        self.row_options = self.head.row_options
+        self.output = output
+
+    #: as the head's (make_explainer checks the head's own list when it is built)
+    outputs = ('relevance', 'parts', 'direction')
 
     @property
     def origin(self):
         """The head's origin, in the scaled frame (the scaling subtracts its own offset first)."""
         return self.head.origin
 
-    def forward(self, x, out=None):
+    def forward(self, x, out=None, contrast=None, reference=None):
         z = self.scaling(x)
+        options = self._head_options(contrast, reference)
+        if options or self.output != 'relevance':
+            return self.head(z, **options)
         return self.head(z, out=out) if self.writes_out else self.head(z)
 
-    def forward_with_constant(self, x):
+    def forward_with_constant(self, x, contrast=None, reference=None):
         """``(label, logits, relevance, constant)``: the head's constant term (zero if it has none)."""
-        return self.head.forward_with_constant(self.scaling(x))
+        return self.head.forward_with_constant(self.scaling(x), **self._head_options(contrast, reference))
+
+    def _head_options(self, contrast, reference):
+        options = {}
+        if contrast is not None:
+            options['contrast'] = contrast
+        if reference is not None:  # a reference point in raw coordinates, scaled as x is
+            options['reference'] = self.scaling(reference)
+        return options
