@@ -8,6 +8,7 @@ from sklearn.preprocessing import StandardScaler
 
 import zennit_clusters
 from zennit_clusters import explain, explain_with_constant, neuralize, summarize
+from zennit_clusters.explanation import has_direction
 from zennit_clusters.summary import FEATURE_COLUMNS, RIVAL_COLUMNS, _columns
 
 HAS_DIRECTION = hasattr(zennit_clusters, 'direction')
@@ -17,7 +18,7 @@ needs_direction = pytest.mark.skipif(not HAS_DIRECTION, reason='zennit_clusters.
 def reference_summary(model, X, top):
     """The summary the slow way: one explain() of all rows, then a loop per cluster (no chunks, no matrix sums)."""
     relevance, constant, labels, logits = explain_with_constant(model, X, return_logits=True)
-    direction = np.asarray(zennit_clusters.direction(model, X)) if HAS_DIRECTION else None
+    direction = np.asarray(zennit_clusters.direction(model, X)) if HAS_DIRECTION and has_direction(model) else None
     out = {}
     for c in np.unique(labels[labels >= 0]):
         members = np.flatnonzero(labels == c)
@@ -67,6 +68,9 @@ def test_matches_the_slow_reference_in_chunks(wine_scaled, family):
             np.testing.assert_allclose(table[column], ref[column], rtol=1e-10, atol=1e-12, err_msg=column)
         if ref['score'] is not None:
             np.testing.assert_allclose(table['direction_score'], ref['score'], rtol=1e-12, atol=1e-12)
+            assert set(table['direction']) <= {'high', 'low', 'mixed'}
+        else:
+            assert table['direction'] == ['n/a'] * len(table['feature']) and family == 'gmm_diag'
         rivals = _columns(entry.confused_with)
         assert list(rivals) == list(RIVAL_COLUMNS)
         assert sorted(rivals['cluster']) == sorted(ref['runner'])

@@ -15,10 +15,10 @@ import dataclasses
 import numpy as np
 import torch
 
-from .api import explain, explain_with_constant, neuralize
+from .api import direction, explain, explain_with_constant, make_explainer, neuralize
 from .validation import as_feature_tensor, check_cluster, resolve_feature_names
 
-__all__ = ['Explanation', 'direction_of']
+__all__ = ['Explanation', 'direction_of', 'has_direction']
 
 #: how a direction code reads in tables and text (see :attr:`Explanation.direction`)
 DIRECTION_WORDS = {1: 'high', -1: 'low', 0: 'none'}
@@ -33,6 +33,17 @@ def _numpy(value):
     return np.asarray(value)
 
 
+def has_direction(model):
+    """Whether a model's family offers :func:`zennit_clusters.direction` (pairwise margins with a root point:
+    centroid models and pipelines before them; not mixtures or member networks)."""
+    try:
+        # cluster and beta left at their defaults: the one thing that can be refused here is the output
+        make_explainer(neuralize(model), output='direction')
+    except ValueError:
+        return False
+    return True
+
+
 def direction_of(model, X, cluster=None, beta=None, required=False):
     """Per-feature direction codes of :func:`zennit_clusters.direction`, or None where a family has none.
 
@@ -41,25 +52,16 @@ def direction_of(model, X, cluster=None, beta=None, required=False):
     model, X, cluster, beta
         As for :func:`zennit_clusters.direction`.
     required : bool
-        Raise instead of returning None when the direction is not available for this model.
+        Raise (the ``ValueError`` of :func:`zennit_clusters.direction`) instead of returning None where the
+        model's family has no direction.
 
     Returns
     -------
     numpy.ndarray of shape (N, D), int8, or None
     """
-    import zennit_clusters
-    direction = getattr(zennit_clusters, 'direction', None)
-    if direction is None:
-        if required:
-            raise NotImplementedError('this version of zennit_clusters has no direction().')
-        return None
-    try:
-        return _numpy(direction(model, X, cluster=cluster, beta=beta)).astype(np.int8, copy=False)
-    except NotImplementedError:
-        # a family without pairwise margins has no high/low reading; the caller shows none rather than a guess
-        if required:
-            raise
-        return None
+    if not required and not has_direction(model):
+        return None  # a family without pairwise margins has no high/low reading: none rather than a guess
+    return _numpy(direction(model, X, cluster=cluster, beta=beta)).astype(np.int8, copy=False)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -88,9 +90,11 @@ class Explanation:
         The feature values explained.
     feature_names : tuple of str
     direction : numpy.ndarray of shape (N, D), int8, or None
-        :func:`zennit_clusters.direction`: +1 where the feature speaks for the explained cluster because the
-        point's value is high relative to the competitors, -1 because it is low, 0 where it does neither; None
-        for families without pairwise margins.
+        :func:`zennit_clusters.direction`: +1 where the point's value lies above the root points on the
+        boundaries to the competitors (weighted by each competitor's part of the relevance), -1 below, 0 where
+        the feature does not separate; read with the relevance's sign (R > 0 and +1: speaks for the cluster
+        because it is high; R < 0 and +1: against it because it is high). None for families without pairwise
+        margins (mixtures, member networks).
     per_competitor : numpy.ndarray of shape (N, K, D) or None
         Only when asked for: the relevance split by competitor (``explain(..., per_competitor=True)``); the parts
         sum over K to ``relevance``. K x the memory of ``relevance``.

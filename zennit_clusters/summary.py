@@ -17,7 +17,7 @@ import dataclasses
 import numpy as np
 
 from .api import CHUNK_ELEMENTS, explain_with_constant, neuralize
-from .explanation import _numpy, direction_of
+from .explanation import _numpy, direction_of, has_direction
 from .validation import as_feature_tensor, resolve_feature_names
 
 __all__ = ['summarize', 'Summary', 'ClusterSummary', 'FEATURE_COLUMNS', 'RIVAL_COLUMNS']
@@ -232,7 +232,8 @@ def summarize(model, X, feature_names=None, top=5, beta=None, chunk_size=None, d
     evidence_sum = np.zeros(k_total)
     constant_sum = np.zeros(k_total)
     direction_sum = np.zeros((k_total, d))  # (number high - number low) per cluster and feature
-    has_direction = direction is not False
+    # direction=True asks for it where the family has none: direction() says why
+    with_direction = direction is True or (direction is None and has_direction(model))
     rival_count = np.zeros((k_total, k_total))
     margin_sum = np.zeros((k_total, k_total))
     labels = np.empty(n, dtype=np.int64)
@@ -248,12 +249,9 @@ def summarize(model, X, feature_names=None, top=5, beta=None, chunk_size=None, d
         relevance_sum += onehot.T @ relevance[assigned].astype(np.float64)
         evidence_sum += onehot.T @ logits[assigned, label[assigned]].astype(np.float64)
         constant_sum += onehot.T @ constant[assigned].astype(np.float64)
-        if has_direction:
-            codes = direction_of(model, chunk, beta=beta, required=direction is True)
-            if codes is None:
-                has_direction = False
-            else:
-                direction_sum += onehot.T @ codes[assigned].astype(np.float64)
+        if with_direction:
+            codes = direction_of(model, chunk, beta=beta, required=True)
+            direction_sum += onehot.T @ codes[assigned].astype(np.float64)
         if k_total > 1 and assigned.any():
             own = logits[assigned].astype(np.float64)
             rows = np.arange(len(own))
@@ -273,7 +271,7 @@ def summarize(model, X, feature_names=None, top=5, beta=None, chunk_size=None, d
         rest = (labels >= 0) & ~members
         mean_relevance = relevance_sum[c] / size
         mean_evidence = evidence_sum[c] / size
-        score = direction_sum[c] / size if has_direction else np.full(d, np.nan)
+        score = direction_sum[c] / size if with_direction else np.full(d, np.nan)
         median = np.median(values[members], axis=0)
         median_rest = np.median(values[rest], axis=0) if rest.any() else np.full(d, np.nan)
         order = np.argsort(-mean_relevance, kind='stable')[:shown]
