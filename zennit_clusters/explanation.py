@@ -187,7 +187,7 @@ class Explanation:
         -------
         str
             One line per feature: name, value, relevance, and (where known) whether the value is high or low
-            relative to the competitors (an arrow ``↑``/``↓``).
+            relative to the competitors (an arrow ``↑``/``↓``; "speaks against" where the relevance is negative).
         """
         row = int(row)
         relevance = self.relevance[row]
@@ -201,8 +201,11 @@ class Explanation:
         width = max(len(self.feature_names[i]) for i in order)
         lines = [head]
         for i in order:
-            arrow = '' if self.direction is None else \
-                f'  {DIRECTION_ARROWS[int(self.direction[row, i])]} {DIRECTION_WORDS[int(self.direction[row, i])]}'
+            arrow = ''
+            if self.direction is not None:
+                code = int(self.direction[row, i])
+                arrow = f'  {DIRECTION_ARROWS[code]} {DIRECTION_WORDS[code]}'
+                arrow += ' (speaks against)' if relevance[i] < 0 and code else ''
             lines.append(f'  {self.feature_names[i]:<{width}}  = {self.data[row, i]:9.3g}'
                          f'  relevance {relevance[i]:+.3f}{arrow}')
         return '\n'.join(lines)

@@ -59,7 +59,7 @@ def summary_plot(summary, clusters=None, ncols=None, values=True, suptitle=None,
             for bar, median, rest in zip(bars, table['median'], table['median_rest']):
                 ax.annotate(f'{median:.3g} vs {rest:.3g}', (bar.get_width(), bar.get_y() + bar.get_height() / 2),
                             xytext=(3, 0), textcoords='offset points', va='center', fontsize=6.5, color='0.25')
-            ax.set_xlim(right=ax.get_xlim()[1] * 1.35)  # room for the values
+            ax.set_xlim(right=ax.get_xlim()[1] * 1.5)  # room for the values
         rivals = _columns(entry.confused_with)
         rival = f', runner-up {rivals["cluster"][0]} ({rivals["runner_up_share"][0]:.0%})' if rivals['cluster'] \
             else ''
