@@ -106,9 +106,9 @@ class ClusterSummary:
         for i in range(len(columns['feature'])):
             score = columns['direction_score'][i]
             direction = columns['direction'][i] + ('' if score != score else f' ({score:+.2f})')
-            cells.append([columns['feature'][i], f"{columns['relevance'][i]:.{digits}g}",
-                          f"{columns['share'][i]:.0%}", direction, f"{columns['median'][i]:.{digits}g}",
-                          f"{columns['median_rest'][i]:.{digits}g}"])
+            cells.append([columns['feature'][i], f"{columns['relevance'][i]:#.{digits}g}",
+                          f"{columns['share'][i]:.0%}", direction, f"{columns['median'][i]:#.{digits}g}",
+                          f"{columns['median_rest'][i]:#.{digits}g}"])
         widths = [max(len(row[j]) for row in cells) for j in range(len(cells[0]))]
         for row in cells:
             lines.append('  ' + '  '.join(cell.ljust(w) if j in (0, 3) else cell.rjust(w)
