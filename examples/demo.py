@@ -20,10 +20,11 @@ from sklearn.preprocessing import StandardScaler
 from zennit_clusters import ClusterComposite, Explanation, explain, neuralize, summarize
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'output'))
-    args = parser.parse_args()
+    parser.add_argument('--quick', action='store_true', help='accepted as by the showcases; the demo is quick already')
+    args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
 
     wine = load_wine()
@@ -68,6 +69,7 @@ def main():
 
     save_figure(summary, os.path.join(args.out, 'demo_wine_summary.png'))
     export_onnx(model, kmeans, X, relevance, os.path.join(args.out, "demo_wine_kmeans.onnx"))
+    print(f'figures written to {args.out}')
 
 
 def save_figure(summary, path):
