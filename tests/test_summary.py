@@ -185,3 +185,40 @@ def test_bad_arguments(line_clusters):
         summarize(kmeans, X, feature_names=['a', 'b', 'c'])
     with pytest.raises(ValueError, match='features'):
         summarize(kmeans, X[:, :1])
+
+
+# --- properties on random centroid models (a (K, D) tensor neuralizes directly: no fitting per example) ---------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(k=st.integers(2, 5), d=st.integers(1, 6), n=st.integers(1, 40), seed=st.integers(0, 2 ** 16),
+       dtype=st.sampled_from([np.float32, np.float64]), chunk=st.integers(1, 50))
+def test_summary_and_explanation_properties(k, d, n, seed, dtype, chunk):
+    import torch
+    from zennit_clusters import Explanation
+    rng = np.random.default_rng(seed)
+    centres = torch.as_tensor(rng.normal(scale=3.0, size=(k, d)))
+    X = rng.normal(scale=3.0, size=(n, d)).astype(dtype)
+    model = neuralize(centres)
+    e = Explanation.of(model, X)
+    assert e.relevance.dtype == dtype and e.direction.dtype == np.int8 and e.direction.shape == (n, d)
+    tolerance = 1e-4 if dtype == np.float32 else 1e-10
+    scale = 1.0 + np.abs(e.relevance).sum(1)
+    assert np.all(np.abs(e.relevance.sum(1) + e.constant - e.evidence) <= tolerance * scale)
+    summary = summarize(model, X, top=None, chunk_size=chunk)
+    assert sum(entry.size for entry in summary) == n and summary.n_noise == 0
+    assert sorted(entry.cluster for entry in summary) == sorted(set(e.labels.tolist()))
+    for entry in summary:
+        table = _columns(entry.features)
+        assert sorted(table['feature']) == sorted(f'x{i}' for i in range(d))
+        assert list(table['relevance']) == sorted(table['relevance'], reverse=True)
+        assert all(-1.0 <= s <= 1.0 for s in table['direction_score'])
+        members = e.labels == entry.cluster
+        np.testing.assert_allclose(entry.mean_evidence, e.evidence[members].astype(np.float64).mean(),
+                                   rtol=1e-6 if dtype == np.float32 else 1e-12)
+        rivals = _columns(entry.confused_with)
+        assert entry.cluster not in rivals['cluster'] and np.isclose(sum(rivals['runner_up_share']), 1.0)
+        assert all(m >= 0 for m in rivals['mean_margin'])  # the runner-up never has more evidence
+    assert str(summary).count('runner-up:') == len(summary)
