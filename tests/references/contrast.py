@@ -12,7 +12,8 @@ import numpy as np
 
 def root_point(x, own, rival, reference=None):
     """The root of one pair: the midpoint; with a reference r, the crossing of the line x -> r with the
-    boundary when r is on the boundary or beyond it, else the projection of r onto the boundary."""
+    boundary when r is on the boundary or beyond it, else the boundary point nearest to r in the max-norm
+    (r moved by the same step along sign(w) in every feature w depends on)."""
     w = 2.0 * (own - rival)
     m = (own + rival) / 2.0
     if reference is None:
@@ -22,8 +23,9 @@ def root_point(x, own, rival, reference=None):
     if h_r == 0 or (h_x != 0 and (h_r < 0) != (h_x < 0)):
         t = h_x / (h_x - h_r) if h_x != h_r else 0.0
         return x + t * (reference - x)
-    norm = float(w @ w)
-    return reference - (h_r / norm) * w if norm > 0 else reference
+    step = np.array([1.0 if w_i > 0 else -1.0 if w_i < 0 else 0.0 for w_i in w])
+    norm = float(np.abs(w).sum())
+    return reference - (h_r / norm) * step if norm > 0 else reference
 
 
 def pair_contributions(x, own, rival, reference=None):

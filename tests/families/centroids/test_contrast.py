@@ -129,19 +129,27 @@ def test_reference_at_the_midpoint_is_the_midpoint_rule(wine_models):
                                explain(model4, X, cluster=0, contrast=1), rtol=1e-9, atol=1e-12)
 
 
-def test_reference_on_the_same_side_uses_the_projection():
-    """x and r on c's side of the only boundary: the root is r's projection onto the boundary, the rule stays
-    conservative, and it differs from the midpoint rule."""
+def test_reference_on_the_same_side_steps_to_the_boundary():
+    """x and r on c's side of the only boundary: the root is r moved along sign(w) onto the boundary, the rule
+    stays conservative, and it differs from the midpoint rule."""
     centres = torch.tensor([[0.0, 0.0], [4.0, 0.0]], dtype=torch.float64)
     model = neuralize(centres, beta=1.0)
     x = np.array([[-1.0, 2.0]])
     r = np.array([-3.0, -1.0])  # nearer mu_0 as well
     relevance = explain(model, x, reference=r)
-    # h(x) = |x - mu_1|^2 - |x - mu_0|^2 = 29 - 5 = 24 = w^T (x - rho), w = (-8, 0); projection rho = (2, -1)
+    # h(x) = |x - mu_1|^2 - |x - mu_0|^2 = 29 - 5 = 24 = w^T (x - rho), w = (-8, 0), h(r) = 40:
+    # rho = r - 40 (-1, 0) / 8 = (2, -1)
     np.testing.assert_allclose(relevance[0], [-8.0 * (-1.0 - 2.0), 0.0])
     assert relevance.sum() == pytest.approx(24.0)
     # r beyond the boundary: the root is where the segment x -> r crosses it, x = 2 at t = 1/2 of (-1,2)->(5,-2)
     np.testing.assert_allclose(explain(model, x, reference=[5.0, -2.0])[0], [24.0, 0.0])
+    # two features that separate: the step moves both by the same amount, h(r) / |w|_1
+    diagonal = neuralize(torch.tensor([[0.0, 0.0], [4.0, 2.0]], dtype=torch.float64), beta=1.0)
+    x, r = np.array([[-1.0, 1.0]]), np.array([-2.0, -1.0])
+    w = np.array([-8.0, -4.0])
+    h_r = ((r - [4, 2]) ** 2).sum() - (r ** 2).sum()
+    rho = r + h_r / 12.0
+    np.testing.assert_allclose(explain(diagonal, x, reference=r)[0], w * (x[0] - rho))
 
 
 def test_direction_hand_built():
