@@ -152,6 +152,38 @@ def test_per_competitor_parts_on_request(wine_kmeans, wine_scaled):
     e = Explanation.of(wine_kmeans, wine_scaled, per_competitor=True)
     assert e.per_competitor.shape == (len(e), 3, wine_scaled.shape[1])
     np.testing.assert_allclose(e.per_competitor.sum(1), e.relevance, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(e.per_competitor[np.arange(len(e)), e.cluster], 0.0)
+    gmm = GaussianMixture(3, covariance_type='diag', random_state=0).fit(wine_scaled)
+    m = Explanation.of(gmm, wine_scaled, per_competitor=True)
+    parts = m.per_competitor.sum(2) + m.per_competitor_constant  # the constant is split too
+    np.testing.assert_allclose(parts.sum(1), m.evidence, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.skipif(not HAS_PER_COMPETITOR, reason='explain(contrast=) not in this build')
+def test_contrast_explains_the_margin(wine_kmeans, wine_scaled, wine_names):
+    X, centres = wine_scaled, wine_kmeans.cluster_centers_
+    e = Explanation.of(wine_kmeans, X, contrast=1, feature_names=wine_names)
+    np.testing.assert_array_equal(e.contrast, 1)
+    np.testing.assert_array_equal(e.relevance, explain(wine_kmeans, X, contrast=1))
+    # h_ck = |x - mu_k|^2 - |x - mu_c|^2, computed apart from the library
+    margin = ((X - centres[1]) ** 2).sum(1) - ((X - centres[e.cluster]) ** 2).sum(1)
+    np.testing.assert_allclose(e.target, margin, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(e.relevance[e.cluster == 1], 0.0)  # h_cc is zero
+    row = int(np.flatnonzero(e.cluster == 2)[0])
+    assert e.describe(row).startswith(f'point {row}: cluster 2 rather than 1 (margin {margin[row]:.3f}')
+    shap_values = e.relevance.sum(1) + e.constant
+    np.testing.assert_allclose(shap_values, margin, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(e.direction, np.asarray(zennit_clusters.direction(wine_kmeans, X, contrast=1)))
+    with pytest.raises(ValueError, match='ask for one of the two'):
+        Explanation.of(wine_kmeans, X, contrast=1, per_competitor=True)
+
+
+@pytest.mark.skipif(not HAS_PER_COMPETITOR, reason='explain(reference=) not in this build')
+def test_reference_is_passed_through(wine_kmeans, wine_scaled):
+    e = Explanation.of(wine_kmeans, wine_scaled, reference='mean')
+    np.testing.assert_array_equal(e.relevance, explain(wine_kmeans, wine_scaled, reference='mean'))
+    np.testing.assert_allclose(e.relevance.sum(1), e.evidence, rtol=1e-10, atol=1e-10)
+    assert e.reference == 'mean' and 'reference' in repr(e)
 
 
 # --- SHAP -------------------------------------------------------------------------------------------------

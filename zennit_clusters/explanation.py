@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .api import direction, explain, explain_with_constant, make_explainer, neuralize
-from .validation import as_feature_tensor, check_cluster, resolve_feature_names
+from .validation import as_feature_tensor, check_cluster, check_contrast, resolve_feature_names
 
 __all__ = ['Explanation', 'direction_of', 'has_direction']
 
@@ -44,12 +44,12 @@ def has_direction(model):
     return True
 
 
-def direction_of(model, X, cluster=None, beta=None, required=False):
+def direction_of(model, X, cluster=None, beta=None, required=False, contrast=None, reference=None):
     """Per-feature direction codes of :func:`zennit_clusters.direction`, or None where a family has none.
 
     Parameters
     ----------
-    model, X, cluster, beta
+    model, X, cluster, beta, contrast, reference
         As for :func:`zennit_clusters.direction`.
     required : bool
         Raise (the ``ValueError`` of :func:`zennit_clusters.direction`) instead of returning None where the
@@ -61,7 +61,8 @@ def direction_of(model, X, cluster=None, beta=None, required=False):
     """
     if not required and not has_direction(model):
         return None  # a family without pairwise margins has no high/low reading: none rather than a guess
-    return _numpy(direction(model, X, cluster=cluster, beta=beta)).astype(np.int8, copy=False)
+    return _numpy(direction(model, X, cluster=cluster, beta=beta, contrast=contrast, reference=reference)).astype(
+        np.int8, copy=False)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -97,7 +98,13 @@ class Explanation:
         margins (mixtures, member networks).
     per_competitor : numpy.ndarray of shape (N, K, D) or None
         Only when asked for: the relevance split by competitor (``explain(..., per_competitor=True)``); the parts
-        sum over K to ``relevance``. K x the memory of ``relevance``.
+        sum over K to ``relevance`` (zero at k = c). K x the memory of ``relevance``.
+    per_competitor_constant : numpy.ndarray of shape (N, K) or None
+        With ``per_competitor``: the constant term split the same way (zero but for mixtures); the parts
+        ``per_competitor[:, k].sum(1) + per_competitor_constant[:, k]`` sum over k to ``evidence``.
+    contrast : numpy.ndarray of shape (N,), int64, or None
+        For a contrastive explanation ("why c rather than k?"): each row's competitor k. Then the relevance and
+        the constant explain the margin ``h_ck(x)`` (:attr:`target`), not the evidence.
     beta : float
         The soft-min stiffness the relevance was computed with.
     """
@@ -110,11 +117,14 @@ class Explanation:
     feature_names: tuple
     direction: np.ndarray = None
     per_competitor: np.ndarray = None
+    per_competitor_constant: np.ndarray = None
+    contrast: np.ndarray = None
     beta: float = None
+    reference: object = None
 
     @classmethod
     def of(cls, model, X, cluster=None, beta=None, feature_names=None, direction=None, per_competitor=False,
-           chunk_size=None, epsilon=None):
+           contrast=None, reference=None, chunk_size=None, epsilon=None):
         """Explain ``X`` and keep the result with its context.
 
         Parameters
@@ -122,8 +132,9 @@ class Explanation:
         model : NeuralizedModel or fitted estimator
             Anything :func:`~zennit_clusters.neuralize` accepts.
         X : array-like, pandas.DataFrame or torch.Tensor of shape (n_samples, n_features)
-        cluster, beta, chunk_size, epsilon
-            As for :func:`~zennit_clusters.explain`.
+        cluster, beta, contrast, reference, chunk_size, epsilon
+            As for :func:`~zennit_clusters.explain`: ``contrast=k`` explains "why c rather than k" (the margin
+            ``h_ck``), ``reference=`` takes the root points toward a reference (e.g. ``'mean'``).
         feature_names : sequence of str, optional
             Default: the columns of a DataFrame ``X``, else the model's own names (``get_feature_names_out()`` of
             a neuralized model, ``feature_names_in_`` of an estimator), else ``'x0'`` .. ``'x{D-1}'``.
@@ -141,8 +152,9 @@ class Explanation:
         model = neuralize(model)
         cluster = check_cluster(cluster, model.n_clusters)
         x, _ = as_feature_tensor(X, model.n_features_in_)
-        relevance, constant, labels, logits = explain_with_constant(
-            model, x, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon, return_logits=True)
+        options = dict(cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon, reference=reference)
+        relevance, constant, labels, logits = explain_with_constant(model, x, contrast=contrast, return_logits=True,
+                                                                    **options)
         labels = _numpy(labels).astype(np.int64, copy=False)
         logits = _numpy(logits)
         if cluster is None:  # a noise row (label -1, finite logits) explains its largest logit, as explain() does
@@ -151,28 +163,44 @@ class Explanation:
             explained = np.full_like(labels, cluster)
         directions = None
         if direction is not False:
-            directions = direction_of(model, x, cluster=cluster, beta=beta, required=direction is True)
-        parts = None
+            directions = direction_of(model, x, cluster=cluster, beta=beta, required=direction is True,
+                                      contrast=contrast, reference=reference)
+        parts = part_constants = None
         if per_competitor:
-            parts = _numpy(explain(model, x, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon,
-                                   per_competitor=True))
+            parts, part_constants = (_numpy(value) for value in explain_with_constant(
+                model, x, per_competitor=True, contrast=contrast, **options))  # contrast with parts: its error
+        if contrast is not None:
+            contrast = _numpy(check_contrast(contrast, model.n_clusters, x)).astype(np.int64, copy=False)
+        if isinstance(reference, (np.ndarray, torch.Tensor)):
+            reference = _numpy(reference).copy()
         return cls(relevance=_numpy(relevance), labels=labels, logits=logits, cluster=explained,
                    constant=_numpy(constant), data=_numpy(x).copy(), feature_names=names, direction=directions,
-                   per_competitor=parts, beta=float(model.beta if beta is None else beta))
+                   per_competitor=parts, per_competitor_constant=part_constants, contrast=contrast,
+                   beta=float(model.beta if beta is None else beta), reference=reference)
 
     def __len__(self):
         return self.relevance.shape[0]
 
     def __repr__(self):
         n, d = self.relevance.shape
-        extra = ''.join(f', {name}' for name in ('direction', 'per_competitor') if getattr(self, name) is not None)
+        extra = ''.join(f', {name}' for name in ('direction', 'per_competitor', 'contrast', 'reference')
+                        if getattr(self, name) is not None)
         return (f'Explanation({n} points x {d} features, {self.logits.shape[1]} clusters, beta={self.beta:.4g}'
                 f'{extra})')
 
     @property
     def evidence(self):
-        """(N,) evidence ``f_c(x)`` of each row's explained cluster: ``relevance.sum(1) + constant``."""
+        """(N,) evidence ``f_c(x)`` of each row's explained cluster (``relevance.sum(1) + constant`` unless
+        ``contrast``)."""
         return self.logits[np.arange(len(self)), self.cluster]
+
+    @property
+    def target(self):
+        """(N,) what the relevance explains: the evidence, or with ``contrast`` the margin ``h_ck(x)``; equal to
+        ``relevance.sum(1) + constant`` by conservation (which the tests check against h_ck computed apart)."""
+        if self.contrast is None:
+            return self.evidence
+        return self.relevance.sum(1) + self.constant
 
     def describe(self, row, top=5):
         """One point in words: its cluster, evidence and the features of largest ``|relevance|``.
@@ -196,7 +224,11 @@ class Explanation:
         head = f'point {row}: cluster {label}' if label >= 0 else f'point {row}: noise'
         if label != int(self.cluster[row]):
             head += f', explaining cluster {int(self.cluster[row])}'
-        head += f' (evidence {self.evidence[row]:.3f}'
+        if self.contrast is not None:
+            head += f' rather than {int(self.contrast[row])} (margin {self.target[row]:.3f}, evidence ' \
+                    f'{self.evidence[row]:.3f}'
+        else:
+            head += f' (evidence {self.evidence[row]:.3f}'
         head += f', constant {self.constant[row]:+.3f})' if self.constant[row] != 0 else ')'
         width = max(len(self.feature_names[i]) for i in order)
         lines = [head]
@@ -255,7 +287,7 @@ class Explanation:
 
         ``values`` is the relevance, ``data`` the feature values, ``feature_names`` the names, and
         ``base_values`` the constant term, so that ``values.sum(1) + base_values == f_c(x)``, the evidence of the
-        explained cluster (what SHAP's waterfall shows as ``f(x)``). Note that this is not SHAP's ``E[f(X)]``:
+        explained cluster (what SHAP's waterfall shows as ``f(x)``; the margin ``h_ck(x)`` with ``contrast``). Note that this is not SHAP's ``E[f(X)]``:
         NEON's reference is each pairwise decision boundary, where the evidence is zero, so the base value is
         zero for centroid and member models, and the part no feature carries for mixtures.
 
