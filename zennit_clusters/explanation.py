@@ -18,7 +18,7 @@ import torch
 from .api import direction, explain, explain_with_constant, make_explainer, neuralize
 from .validation import as_feature_tensor, check_cluster, check_contrast, resolve_feature_names
 
-__all__ = ['Explanation', 'direction_of', 'has_direction']
+__all__ = ['Explanation', 'direction_of', 'has_direction', 'network_input']
 
 #: how a direction code reads in tables and text (see :attr:`Explanation.direction`)
 DIRECTION_WORDS = {1: 'high', -1: 'low', 0: 'none'}
@@ -31,6 +31,13 @@ def _numpy(value):
     if torch.is_tensor(value):
         return value.detach().cpu().numpy()
     return np.asarray(value)
+
+
+def network_input(model, X):
+    """X as the (N, D) float tensor the network takes: through ``model.encode`` where the model has one (column
+    checks and host-side encoders of pipelines fitted on DataFrames), then :func:`as_feature_tensor`."""
+    encode = getattr(model, 'encode', None)
+    return as_feature_tensor(encode(X) if callable(encode) else X, model.n_features_in_)[0]
 
 
 def has_direction(model):
@@ -151,7 +158,7 @@ class Explanation:
         names = resolve_feature_names(neuralize(model).n_features_in_, feature_names, X, model)
         model = neuralize(model)
         cluster = check_cluster(cluster, model.n_clusters)
-        x, _ = as_feature_tensor(X, model.n_features_in_)
+        x = network_input(model, X)
         options = dict(cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon, reference=reference)
         relevance, constant, labels, logits = explain_with_constant(model, x, contrast=contrast, return_logits=True,
                                                                     **options)

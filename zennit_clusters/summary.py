@@ -17,8 +17,8 @@ import dataclasses
 import numpy as np
 
 from .api import CHUNK_ELEMENTS, explain_with_constant, neuralize
-from .explanation import _numpy, direction_of, has_direction
-from .validation import as_feature_tensor, resolve_feature_names
+from .explanation import _numpy, direction_of, has_direction, network_input
+from .validation import resolve_feature_names
 
 __all__ = ['summarize', 'Summary', 'ClusterSummary', 'FEATURE_COLUMNS', 'RIVAL_COLUMNS']
 
@@ -216,7 +216,7 @@ def summarize(model, X, feature_names=None, top=5, beta=None, chunk_size=None, d
     """
     model = neuralize(model)
     names = resolve_feature_names(model.n_features_in_, feature_names, X, model)
-    x, _ = as_feature_tensor(X, model.n_features_in_)
+    x = network_input(model, X)
     n, d = x.shape
     k_total = model.n_clusters
     if top is not None and (isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1):

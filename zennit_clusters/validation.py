@@ -90,11 +90,12 @@ def as_feature_tensor(X, n_features, name='X'):
 
 
 def resolve_feature_names(n_features, feature_names=None, X=None, model=None):
-    """The names of a model's D input features, as a tuple of str.
+    """The names of a model's D input features (the network's input columns), as a tuple of str.
 
-    The first that is given wins: ``feature_names``; the columns of ``X`` (a pandas DataFrame or anything with
-    ``columns``); ``model.get_feature_names_out()`` of a neuralized model, or ``feature_names_in_`` of an estimator
-    fitted on a frame; else ``'x0'`` .. ``'x{D-1}'`` (scikit-learn's default names).
+    The first that applies wins: ``feature_names``; ``model.get_feature_names_out()`` of a neuralized model fitted
+    on named columns (after any encoding: one name per encoded column); the columns of a DataFrame ``X``;
+    ``feature_names_in_`` of an estimator fitted on a frame; else ``'x0'`` .. ``'x{D-1}'`` (scikit-learn's
+    default names).
 
     Raises
     ------
@@ -102,17 +103,17 @@ def resolve_feature_names(n_features, feature_names=None, X=None, model=None):
         For a number of names other than ``n_features``, or repeated names (a table keyed by them would merge
         two features).
     """
-    source = 'feature_names'
-    names = feature_names
+    from .core import NeuralizedModel  # here, not at the top: core imports this module
+    source, names = 'feature_names', feature_names
+    if names is None and isinstance(model, NeuralizedModel) and getattr(model, 'feature_names_in_', None) is not None \
+            and callable(getattr(model, 'get_feature_names_out', None)):
+        names, source = model.get_feature_names_out(), "the model's get_feature_names_out()"
     if names is None and X is not None and hasattr(X, 'columns') and not torch.is_tensor(X):
         names, source = list(X.columns), 'the columns of X'
-    if names is None and model is not None:
-        from .core import NeuralizedModel  # here, not at the top: core imports this module
-        if isinstance(model, NeuralizedModel) and callable(getattr(model, 'get_feature_names_out', None)):
-            names, source = model.get_feature_names_out(), "the model's get_feature_names_out()"
-        elif not isinstance(model, NeuralizedModel) and getattr(model, 'feature_names_in_', None) is not None:
-            # not get_feature_names_out(): on a scikit-learn clusterer it names the outputs (cluster distances)
-            names, source = model.feature_names_in_, "the estimator's feature_names_in_"
+    if names is None and model is not None and not isinstance(model, NeuralizedModel) \
+            and getattr(model, 'feature_names_in_', None) is not None:
+        # not get_feature_names_out(): on a scikit-learn clusterer it names the outputs (cluster distances)
+        names, source = model.feature_names_in_, "the estimator's feature_names_in_"
     if names is None:
         return tuple(f'x{i}' for i in range(n_features))
     if isinstance(names, str):
