@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_families_mixture.py
 	$(PY) benchmarks/bench_families_kernel.py
 	$(PY) benchmarks/bench_faithfulness.py
+	$(PY) benchmarks/bench_summary.py
 
 clean:
 	rm -rf $(VENV)
