@@ -530,25 +530,28 @@ def main(argv=None):
     matched = {'mean': 'NEON, reference = data mean', 'zero': 'NEON, reference = zero',
                'knn': 'NEON, reference = kNN in-fill'}
     lines += ['### NEON with the matching reference point against the best peer', '',
-              'Under each removal value, NEON with its root points taken toward that value (`explain(..., '
-              'reference=...)`: the data mean, zero, the kNN in-fill of each point) against the best method '
-              'that is not NEON; aim: ABPC at or above the peer\'s, at under 1/100 of its time per explanation.', '',
-              '| data set | removal | NEON variant ABPC | best peer | peer ABPC | ratio | time ratio (NEON / peer) | aim |',
-              '|---|---|---:|---|---:|---:|---:|:---:|']
+              'Under each removal value: NEON with its root points taken toward that value (`explain(..., '
+              'reference=...)`: the data mean, zero, each point\'s kNN in-fill), the best NEON variant of this run '
+              '(midpoint rule or a reference), and the best method that is not NEON. Aim (issue 12): the best NEON '
+              'variant at or above the best peer\'s ABPC, at under 1/100 of that peer\'s time per explanation.', '',
+              '| data set | removal | NEON, matching reference | best NEON variant | best peer | NEON / peer ABPC | '
+              'time NEON / peer | aim |',
+              '|---|---|---:|---|---|---:|---:|:---:|']
     matched_met = True
     for result in results:
         rows = result['rows']
         peers = [n for n in rows if n != 'random' and not n.startswith('NEON')]
+        variants = [n for n in rows if n.startswith('NEON')]
         for removal in REMOVALS:
-            neon_row = rows[matched[removal]]
             peer = max(peers, key=lambda n: rows[n][removal].abpc)
-            ratio = neon_row[removal].abpc / rows[peer][removal].abpc
-            time_ratio = neon_row['seconds'] / rows[peer]['seconds']
+            best = max(variants, key=lambda n: rows[n][removal].abpc)
+            ratio = rows[best][removal].abpc / rows[peer][removal].abpc
+            time_ratio = rows[best]['seconds'] / rows[peer]['seconds']
             met = ratio >= 1.0 and time_ratio < 0.01
             matched_met &= met
-            lines.append(f'| {result["name"].replace("_", " ")} | {removal} | {neon_row[removal].abpc:.3f} | {peer} | '
-                         f'{rows[peer][removal].abpc:.3f} | {ratio:.2f} | {time_ratio:.2g} | '
-                         f'{"yes" if met else "**no**"} |')
+            lines.append(f'| {result["name"].replace("_", " ")} | {removal} | {rows[matched[removal]][removal].abpc:.3f} '
+                         f'| {best}: {rows[best][removal].abpc:.3f} | {peer}: {rows[peer][removal].abpc:.3f} | '
+                         f'{ratio:.2f} | {time_ratio:.2g} | {"yes" if met else "**no**"} |')
     lines += ['', 'Aim met everywhere.' if matched_met else 'The aim is not met everywhere (rows marked **no**).',
               '',
               'Speed per single-row call (a request explaining one point), SHAP KernelExplainer time / NEON time: ' +

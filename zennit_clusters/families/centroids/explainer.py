@@ -52,6 +52,8 @@ class CentroidExplainer(Explainer):
         column, share = competitor_columns(self.own, self.rival, self.valid, model.leaves)
         self.register_buffer('column', column)
         self.register_buffer('column_share', share)
+        # whether every pair of clusters has a margin between them (a Python bool: exported graphs need no check)
+        self.separable = bool(((column >= 0).sum(1) == column.shape[0] - 1).all())
         if output != 'relevance':
             self.row_elements = 6 * self.own.shape[1] * self.centres.shape[1]
 
@@ -125,7 +127,7 @@ class CentroidExplainer(Explainer):
         ``C_l`` alone is the relevance of the margin ``h_l`` (contrast); ``a_l C_l`` split over the clusters behind
         pair l is the part of each competitor; the sign of ``x - rho`` weighted by ``|a_l C_l|`` is the direction.
         """
-        if not bool(((self.column >= 0).sum(1) == self.column.shape[0] - 1).all()):
+        if not self.separable:
             raise ValueError('this margin graph has clusters that no pair separates from another: no contrastive '
                              'or per-competitor reading exists for it.')
         origin = self.origin
