@@ -222,3 +222,27 @@ def test_summary_and_explanation_properties(k, d, n, seed, dtype, chunk):
         assert entry.cluster not in rivals['cluster'] and np.isclose(sum(rivals['runner_up_share']), 1.0)
         assert all(m >= 0 for m in rivals['mean_margin'])  # the runner-up never has more evidence
     assert str(summary).count('runner-up:') == len(summary)
+
+
+def test_pipeline_summary_in_the_users_units():
+    """A scaler before k-means: the summary reads raw wine measurements (medians in the data's own units), and
+    directions come through the pipeline."""
+    from sklearn.pipeline import make_pipeline
+    data = load_wine()
+    pipeline = make_pipeline(StandardScaler(), KMeans(3, n_init=4, random_state=0)).fit(data.data)
+    summary = summarize(pipeline, data.data, feature_names=data.feature_names, top=3)
+    labels = pipeline.predict(data.data)
+    proline = list(data.feature_names).index('proline')
+    seen = 0
+    for entry in summary:
+        table = _columns(entry.features)
+        assert entry.size == int((labels == entry.cluster).sum())
+        assert set(table['direction']) <= {'high', 'low', 'mixed'}
+        if 'proline' in table['feature']:
+            seen += 1
+            i = table['feature'].index('proline')
+            assert table['median'][i] == np.median(data.data[labels == entry.cluster, proline])
+            word = table['direction'][i]
+            if word != 'mixed':  # high proline in the cluster where its median is above the others'
+                assert (word == 'high') == (table['median'][i] > table['median_rest'][i])
+    assert seen >= 1  # proline defines at least one wine cluster (two, in fact, on this fit)
