@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from .api import direction, explain, explain_with_constant, make_explainer, neuralize
+from .api import direction, explain_with_constant, make_explainer, neuralize
 from .validation import as_feature_tensor, check_cluster, check_contrast, resolve_feature_names
 
 __all__ = ['Explanation', 'direction_of', 'has_direction', 'network_input']
@@ -294,8 +294,8 @@ class Explanation:
 
         ``values`` is the relevance, ``data`` the feature values, ``feature_names`` the names, and
         ``base_values`` the constant term, so that ``values.sum(1) + base_values == f_c(x)``, the evidence of the
-        explained cluster (what SHAP's waterfall shows as ``f(x)``; the margin ``h_ck(x)`` with ``contrast``). Note that this is not SHAP's ``E[f(X)]``:
-        NEON's reference is each pairwise decision boundary, where the evidence is zero, so the base value is
+        explained cluster (what SHAP's waterfall shows as ``f(x)``; the margin ``h_ck(x)`` with ``contrast``).
+        Note that this is not SHAP's ``E[f(X)]``: NEON's reference is each pairwise decision boundary, where the evidence is zero, so the base value is
         zero for centroid and member models, and the part no feature carries for mixtures.
 
         Returns
