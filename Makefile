@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_families_kernel.py
 	$(PY) benchmarks/bench_faithfulness.py
 	$(PY) benchmarks/bench_text.py
+	$(PY) benchmarks/bench_summary.py
 
 clean:
 	rm -rf $(VENV)

@@ -2,8 +2,8 @@
 
 Fits k-means on scikit-learn's bundled wine data (178 wines, 13 chemical measurements), rewrites it as a
 neural network, explains every assignment with NEON, prints the features that put a few wines and each
-cluster where they are, saves a figure, and exports the model with its explanation to ONNX, checked
-under onnxruntime.
+cluster where they are (with zennit_clusters.summarize: high or low, typical values, runner-up clusters),
+saves a figure of that summary, and exports the model with its explanation to ONNX, checked under onnxruntime.
 
     python examples/demo.py [--out DIR]
 """
@@ -17,18 +17,14 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import load_wine
 from sklearn.preprocessing import StandardScaler
 
-from zennit_clusters import ClusterComposite, explain, neuralize
+from zennit_clusters import ClusterComposite, Explanation, explain, neuralize, summarize
 
 
-def top_features(relevance, names, count=3):
-    order = np.argsort(relevance)[::-1][:count]
-    return ', '.join(f'{names[i]} ({relevance[i]:+.2f})' for i in order)
-
-
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'output'))
-    args = parser.parse_args()
+    parser.add_argument('--quick', action='store_true', help='accepted as by the showcases; the demo is quick already')
+    args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
 
     wine = load_wine()
@@ -52,15 +48,16 @@ def main():
     print(f'explained {len(X)} wines in {seconds * 1e3:.1f} ms; '
           f'max |sum(R) - f_c| = {np.abs(relevance.sum(1) - evidence).max():.1e}\n')
 
-    print('Why these wines sit in their cluster (top 3 features, relevance):')
+    # 3. read it: single wines with their values, and whether each value is high or low against the rivals
+    explanation = Explanation.of(model, X, feature_names=names)
+    print('Why these wines sit in their cluster (top 3 features; value standardized; high/low against the '
+          'other clusters):')
     for row in (0, 70, 150):
-        print(f'  wine {row:3d} -> cluster {labels[row]} (evidence {evidence[row]:.2f}): '
-              f'{top_features(relevance[row], names)}')
+        print(explanation.describe(row, top=3))
 
-    print('\nWhat makes each cluster (mean relevance of its members, top 4 features):')
-    profiles = np.stack([relevance[labels == c].mean(0) for c in range(model.n_clusters)])
-    for c, profile in enumerate(profiles):
-        print(f'  cluster {c} ({(labels == c).sum():3d} wines): {top_features(profile, names, 4)}')
+    # 4. and each cluster: its defining features, their direction, typical values, and its rivals
+    summary = summarize(model, X, feature_names=names, top=4)
+    print(f'\nWhat makes each cluster:\n{summary}')
 
     # the same relevance through Zennit's attributor, as a cross-check of the two paths
     from zennit.attribution import Gradient
@@ -70,25 +67,15 @@ def main():
     print(f'\nZennit path (Gradient + ClusterComposite) vs closed form: max difference '
           f'{np.abs(zennit_relevance.numpy() - relevance).max():.1e}')
 
-    save_figure(profiles, names, os.path.join(args.out, 'demo_wine_profiles.png'))
+    save_figure(summary, os.path.join(args.out, 'demo_wine_summary.png'))
     export_onnx(model, kmeans, X, relevance, os.path.join(args.out, "demo_wine_kmeans.onnx"))
+    print(f'figures written to {args.out}')
 
 
-def save_figure(profiles, names, path):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+def save_figure(summary, path):
+    from zennit_clusters import plot
 
-    figure, axes = plt.subplots(1, len(profiles), figsize=(4 * len(profiles), 4.5), sharey=True)
-    for c, (axis, profile) in enumerate(zip(axes, profiles)):
-        colours = ['tab:red' if value > 0 else 'tab:blue' for value in profile]
-        axis.barh(np.arange(len(names)), profile, color=colours)
-        axis.set_title(f'cluster {c}: mean relevance')
-        axis.axvline(0, color='black', linewidth=0.5)
-    axes[0].set_yticks(np.arange(len(names)), names)
-    axes[0].invert_yaxis()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    plot.summary_plot(summary, suptitle='wine, k-means (K = 3): defining features per cluster').savefig(path, dpi=100)
     print(f'saved {path}')
 
 

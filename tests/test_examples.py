@@ -23,6 +23,7 @@ CASES = {
     'images_digits.py': ['digits_clusters.png', 'digits_examples.png', 'digits_heatmaps.png'],
     'text_newsgroups.py': ['text_top_words.png', 'text_absent_words.png', 'text_posts.html'],
     'cluster_quality.py': ['quality_overview.png', 'quality_merged.png', 'quality_scores.png'],
+    'demo.py': ['demo_wine_summary.png', 'demo_wine_kmeans.onnx'],
 }
 # a colleague's example, included when it exists and has a quick mode
 OPTIONAL = {'autoencoder_digits.py': []}
@@ -94,3 +95,16 @@ def test_optional_example(script, tmp_path):
     assert result.returncode == 0, f'{script} failed:\n{result.stdout}\n{result.stderr}'
     written = os.listdir(tmp_path)
     assert written, f'{script} wrote nothing to --out'
+
+
+def test_demo_checks_pass_and_it_summarizes(quick_runs):
+    """make demo's own checks: the network's labels, the Zennit path and the ONNX graph agree; summarize() ran."""
+    outcome = quick_runs['demo.py']
+    assert outcome['status'] == 'ok', outcome.get('error')
+    stdout = outcome['stdout']
+    assert 'KMeans.predict on 100% of the wines' in stdout
+    assert 'onnxruntime labels == KMeans.predict: True' in stdout
+    assert 'What makes each cluster:' in stdout and stdout.count('  runner-up: ') == 3
+    zennit_gap = float(stdout.split('Zennit path (Gradient + ClusterComposite) vs closed form: max difference ')[1]
+                       .split()[0])
+    assert zennit_gap < 1e-10

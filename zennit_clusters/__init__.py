@@ -9,8 +9,9 @@ module holds the public names only.
 """
 from . import _legacy  # noqa: F401  (old import paths, for pickles and user code)
 from . import _zennit
-from .api import explain, explain_with_constant, make_explainer, neuralize, supported_types
+from .api import direction, explain, explain_with_constant, make_explainer, neuralize, supported_types
 from .core import Explainer, NeuralizedModel
+from .explanation import Explanation
 from .families.centroids import CentroidExplainer, MinPool, NeuralizedCentroids, PairwiseMargin
 from .families.deep import CentroidHead, NeuralizedDeep, StudentTHead, explain_deep, neuralize_deep
 from .families.members import LogMeanExpPool, MemberExplainer, MemberMargin, NeuralizedMembers, neuralize_partition
@@ -18,6 +19,7 @@ from .families.mixture import GaussianLogRatio, MixtureExplainer, NeuralizedMixt
 from .families.pipeline import FeatureScaling, NeuralizedPipeline, PipelineExplainer
 from .families.pipeline.text import NeuralizedText
 from .terms import top_terms
+from .summary import ClusterSummary, Summary, summarize
 
 __version__ = '0.2.0'
 
@@ -48,9 +50,13 @@ def __dir__():
 __all__ = [
     # the public contract
     'neuralize', 'explain', 'ClusterComposite',
+    # readings of an explanation: direction of each feature
+    'direction',
     # closed-form explainers and their variants
     'make_explainer', 'explain_with_constant', 'explain_deep', 'Explainer', 'CentroidExplainer', 'MixtureExplainer',
     'MemberExplainer', 'PipelineExplainer',
+    # results a person reads
+    'Explanation', 'summarize', 'Summary', 'ClusterSummary',
     # more ways in
     'neuralize_partition', 'neuralize_deep', 'supported_types', 'cluster_layer_map', 'KernelKMeans',
     'CentroidHead', 'StudentTHead', 'top_terms',

@@ -10,11 +10,11 @@ import numpy as np
 import torch
 
 from .core import NeuralizedModel, converter_for, data_adapter_for, explainer_type_for, supported_types
-from .validation import (as_feature_tensor, check_beta, check_cluster, check_finite_rows, check_output_buffer,
-                         check_training_data, is_dataframe)
+from .validation import (as_feature_tensor, check_beta, check_cluster, check_contrast, check_finite_rows,
+                         check_output_buffer, check_reference, check_training_data, is_dataframe)
 
 __all__ = ['neuralize', 'resolve_beta', 'supported_types', 'make_explainer', 'explain', 'explain_with_constant',
-           'group_relevance', 'CHUNK_ELEMENTS']
+           'direction', 'group_relevance', 'CHUNK_ELEMENTS']
 
 #: rows per chunk in :func:`explain`, scaled by the row width: 16 MB of float32 input. The compiled k-means kernel
 #: keeps nothing of a chunk's size; the torch path holds three (rows, D) intermediates.
@@ -105,7 +105,7 @@ def resolve_beta(model, X=None, beta=None):
     return 1.0 / mean_evidence
 
 
-def make_explainer(model, cluster=None, beta=None, epsilon=None):
+def make_explainer(model, cluster=None, beta=None, epsilon=None, output='relevance'):
     """The closed-form explainer module of a neuralized model (or a fitted estimator).
 
     Parameters
@@ -120,6 +120,12 @@ def make_explainer(model, cluster=None, beta=None, epsilon=None):
         the explainer's dtype x ``(|s_own| + |s_rival|)``, :func:`~zennit_clusters.validation.sign_stabiliser`);
         a float for an absolute stabiliser.
 
+    output : {'relevance', 'parts', 'direction'}
+        What ``forward`` returns as its third value: the (N, D) relevance; the (N, K, D) per-competitor parts; the
+        (N, D) int8 directions (see :func:`explain` and :func:`direction`). Explainers list what they offer in
+        ``outputs``, and the per-row options their ``forward`` takes (``contrast``, ``reference``) in
+        ``row_options``.
+
     Returns
     -------
     torch.nn.Module
@@ -131,11 +137,16 @@ def make_explainer(model, cluster=None, beta=None, epsilon=None):
     explainer_type = explainer_type_for(type(model))
     if explainer_type is None:
         raise TypeError(f'no closed-form explainer for {type(model).__name__}.')
-    return explainer_type(model, cluster, beta, epsilon)
+    if output == 'relevance':
+        return explainer_type(model, cluster, beta, epsilon)
+    if output not in explainer_type.outputs:
+        raise ValueError(f'{type(model).__name__} offers the outputs {", ".join(map(repr, explainer_type.outputs))}; '
+                         f'{output!r} needs pairwise margins that this family does not have.')
+    return explainer_type(model, cluster, beta, epsilon, output=output)
 
 
 def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False, out=None,
-            grouped=True):
+            contrast=None, per_competitor=False, reference=None, grouped=True):
     """NEON relevance of every feature for a point's cluster evidence.
 
     Parameters
@@ -170,14 +181,36 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
         the user's columns; False keeps one column per encoded column (``model.get_feature_names_out()``). It
         changes nothing for models whose input columns are the user's.
 
+    contrast : int or array-like of shape (n_samples,), optional
+        Explain the margin ``h_ck`` between the explained cluster c and this competitor k ("why c rather than
+        k?") instead of the evidence: the relevance sums to ``h_ck(x)`` (for k-means ``|x - mu_k|^2 -
+        |x - mu_c|^2``). Rows where k is c get zero relevance, which is exact: ``h_cc`` is identically zero.
+        ``beta`` plays no part (one competitor).
+    per_competitor : bool
+        Return the (n_samples, n_clusters, n_features) parts of the explanation, ``[n, k]`` the share that comes
+        from competitor k (zero at k = c); their sum over axis 1 is ``explain(model, X)`` with the same
+        ``beta`` and ``reference``.
+    reference : None, 'mean', 'zero', 0, array-like of shape (n_features,) or (n_samples, n_features)
+        Take each pairwise root point toward this reference instead of the midpoint (docs/method.md,
+        "Reference points"): the explanation stays conservative and matches removal to that value. 'mean'
+        is the unweighted mean of the model's cluster centres (pass the data mean as an array to use it);
+        an (N, D) array is a per-point reference (e.g. a kNN in-fill). None (default) is the midpoint rule.
+
     Returns
     -------
     relevance : array of shape (n_samples, n_columns)
-        ``relevance.sum(1)`` equals the evidence ``f_c(x)`` of the explained cluster; ``out`` if given. A pandas
-        DataFrame for DataFrame X: X's index, and the user's column names (the encoded names with
-        ``grouped=False``).
+        ``relevance.sum(1)`` equals the evidence ``f_c(x)`` of the explained cluster (``h_ck(x)`` with
+        ``contrast``); ``out`` if given. (n_samples, n_clusters, n_columns) with ``per_competitor`` (a numpy
+        array or tensor also for DataFrame X). A pandas DataFrame for DataFrame X: X's index, and the user's
+        column names (the encoded names with ``grouped=False``).
     labels, logits : arrays, only with ``return_logits``
         pandas Series / DataFrame on X's index for DataFrame X.
+
+    Raises
+    ------
+    ValueError
+        For ``contrast``, ``per_competitor`` or ``reference`` on a family without pairwise margins
+        (mixtures with a constant term, deep models), or ``contrast`` together with ``per_competitor``.
 
     Notes
     -----
@@ -189,16 +222,24 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
     a row carry relevance too (the midpoint rule compares x_i = 0 with the centroids); their total is the
     constant of :func:`explain_with_constant`, so that ``relevance.sum(1) + constant == f_c`` there.
     """
+    options = dict(contrast=contrast, reference=reference, output='parts' if per_competitor else 'relevance')
     model, encoded = _encoded(model, X)
     adapter = data_adapter_for(type(encoded))
     if adapter is not None:
+        if contrast is not None or per_competitor or reference is not None:
+            raise ValueError(f'contrast, per_competitor and reference are not available for {type(encoded).__name__} '
+                             'input; explain a numpy array, a DataFrame or a torch tensor.')
         return adapter(model, encoded, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon,
                        return_logits=return_logits, out=out)
+    if contrast is not None and per_competitor:
+        raise ValueError('contrast= explains one margin, per_competitor=True splits the explanation over all of '
+                         'them: ask for one of the two.')
     regroup = grouped and model.feature_groups is not None
     if regroup and out is not None:
         raise ValueError('out holds the relevance of the network\'s input columns, but grouped=True sums them onto '
                          f'the {model.n_columns_in_} input columns; pass grouped=False with out.')
-    relevance, _, labels, logits = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, False, out)
+    relevance, _, labels, logits = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, False, out,
+                                                      **options)
     relevance = relevance if out is None else out  # the caller's own object, not a view of it
     relevance, labels, logits, _ = _as_user_results(model, X, relevance, labels, logits, None, grouped)
     if return_logits:
@@ -207,7 +248,7 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
 
 
 def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False,
-                          grouped=True):
+                          contrast=None, per_competitor=False, reference=None, grouped=True):
     """NEON relevance of every feature and of the model's constant term, which together sum to ``f_c(x)``.
 
     Like :func:`explain`, plus ``constant``: the share of the evidence that no feature carries. For
@@ -219,20 +260,29 @@ def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, ep
 
     Parameters
     ----------
-    As for :func:`explain`.
+    As for :func:`explain`. With ``contrast``, ``relevance.sum(1) + constant == h_ck(x)``; with
+    ``per_competitor``, the constant is split too.
 
     Returns
     -------
-    relevance : array of shape (n_samples, n_features)
-    constant : array of shape (n_samples,)
+    relevance : array of shape (n_samples, n_features), (n_samples, n_clusters, n_features) with per_competitor
+    constant : array of shape (n_samples,), (n_samples, n_clusters) with per_competitor
     labels, logits : arrays, only with ``return_logits``
     """
     model, encoded = _encoded(model, X)
     adapter = data_adapter_for(type(encoded))
     if adapter is not None:  # an adapter asked for the constant returns it after the relevance
+        if contrast is not None or per_competitor or reference is not None:
+            raise ValueError(f'contrast, per_competitor and reference are not available for {type(encoded).__name__} '
+                             'input; explain a numpy array, a DataFrame or a torch tensor.')
         return adapter(model, encoded, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon,
                        return_logits=return_logits, out=None, with_constant=True)
-    relevance, constant, labels, logits = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, True)
+    if contrast is not None and per_competitor:
+        raise ValueError('contrast= explains one margin, per_competitor=True splits the explanation over all of '
+                         'them: ask for one of the two.')
+    relevance, constant, labels, logits = _explain_in_chunks(
+        model, X, cluster, beta, chunk_size, epsilon, True, contrast=contrast, reference=reference,
+        output='parts' if per_competitor else 'relevance')
     relevance, labels, logits, constant = _as_user_results(model, X, relevance, labels, logits, constant, grouped)
     if return_logits:
         return relevance, constant, labels, logits
@@ -249,21 +299,68 @@ def _encoded(model, X):
     return model, X
 
 
-def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_constant, out=None):
-    """Run a model's closed-form explainer over X in row chunks; the one loop behind explain() and
-    explain_with_constant(). Returns (relevance, constant or None, labels, logits), numpy for numpy X."""
+def direction(model, X, cluster=None, contrast=None, beta=None, reference=None, chunk_size=None, epsilon=None):
+    """Whether each feature's value speaks for the explained cluster because it is high (+1) or low (-1).
+
+    From the signs inside the midpoint rule (docs/method.md, "Direction"): on each pairwise boundary between
+    the explained cluster c and a competitor k, feature i of x lies above (+1) or below (-1) the root point
+    ``rho_ck,i``; the direction is the sign of these, weighted by the magnitude of each competitor's part of the
+    relevance ``|R_ck,i|``: ``d_i = sign(sum_k |R_ck,i| sign(x_i - rho_ck,i))``. 0 where no part carries
+    relevance (the feature does not separate c from its competitors). Read with the relevance's sign: R_i > 0
+    and d_i = +1 means "speaks for c because it is high"; R_i < 0 and d_i = +1 "speaks against c because it is
+    high".
+
+    Parameters
+    ----------
+    model, X, cluster, beta, chunk_size, epsilon
+        As for :func:`explain`.
+    contrast : int or array-like of shape (n_samples,), optional
+        Directions on the one boundary between c and this competitor (zero on rows where it is c).
+    reference : optional
+        Root points toward a reference, as for :func:`explain`.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor of shape (n_samples, n_features), int8
+    """
+    return _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, False, contrast=contrast,
+                              reference=reference, output='direction')[0]
+
+
+def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_constant, out=None, contrast=None,
+                       reference=None, output='relevance'):
+    """Run a model's closed-form explainer over X in row chunks; the one loop behind explain(),
+    explain_with_constant() and direction(). Returns (relevance, constant or None, labels, logits), numpy for
+    numpy X."""
     model = neuralize(model)
-    explainer = make_explainer(model, cluster=cluster, beta=beta, epsilon=epsilon)
+    explainer = make_explainer(model, cluster=cluster, beta=beta, epsilon=epsilon, output=output)
     x, from_numpy = as_feature_tensor(model.encode(X), model.n_features_in_)
     explainer = explainer.to(device=x.device, dtype=x.dtype)
+    row_options = {}
+    if contrast is not None:
+        row_options['contrast'] = check_contrast(contrast, model.n_clusters, x)
+    if reference is not None:
+        row_options['reference'] = check_reference(reference, x, model.cluster_centers)
+    missing = [name for name in row_options if name not in explainer.row_options]
+    if missing:
+        raise ValueError(f'{" and ".join(missing)} need pairwise margins with a root point; '
+                         f'{type(model).__name__} does not offer {" or ".join(missing)}.')
     if chunk_size is None:
         # explainers with a large per-row intermediate (member-point networks) declare it as row_elements
         chunk_size = max(1, CHUNK_ELEMENTS // max(x.shape[1], model.n_clusters, explainer.row_elements))
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f'chunk_size must be a positive int, got {chunk_size!r}.')
 
-    relevance = _empty_like(x) if out is None else check_output_buffer(out, x, from_numpy)
-    constant = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device) if with_constant else None
+    if output == 'relevance':
+        relevance = _empty_like(x) if out is None else check_output_buffer(out, x, from_numpy)
+    elif out is not None:
+        raise ValueError('out= takes the (n_samples, n_features) relevance only; not per-competitor parts or '
+                         'directions.')
+    elif output == 'parts':
+        relevance = torch.empty(x.shape[0], model.n_clusters, x.shape[1], dtype=x.dtype, device=x.device)
+    else:
+        relevance = torch.empty(x.shape, dtype=torch.int8, device=x.device)
+    constant = torch.zeros(relevance.shape[:-1], dtype=x.dtype, device=x.device) if with_constant else None
     logits = torch.empty(x.shape[0], model.n_clusters, dtype=x.dtype, device=x.device)
     labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     noise_free = model.noise_radius is None
@@ -272,7 +369,11 @@ def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_consta
             rows = slice(start, start + chunk_size)
             chunk = x[rows].contiguous()  # a no-op for row chunks of contiguous X; the compiled code needs it
             if with_constant:  # zero for explainers without a constant term (centroid and member models)
-                labels[rows], logits[rows], relevance[rows], constant[rows] = explainer.forward_with_constant(chunk)
+                labels[rows], logits[rows], relevance[rows], constant[rows] = explainer.forward_with_constant(
+                    chunk, **{name: value[rows] for name, value in row_options.items()})
+            elif row_options or output != 'relevance':
+                options = {name: value[rows] for name, value in row_options.items()}
+                labels[rows], logits[rows], relevance[rows] = explainer(chunk, **options)
             elif explainer.writes_out:  # straight into the result, where the explainer can
                 labels[rows], logits[rows], written = explainer(chunk, out=relevance[rows])
                 if written.data_ptr() != relevance[rows].data_ptr():
@@ -330,10 +431,12 @@ def _as_user_results(model, X, relevance, labels, logits, constant, grouped):
     if not is_dataframe(X):
         return relevance, labels, logits, constant
     import pandas as pd
+    labels = pd.Series(labels, index=X.index, name='label')
+    logits = pd.DataFrame(logits, index=X.index, columns=pd.RangeIndex(logits.shape[1]))
+    if relevance.ndim == 3:  # per-competitor parts (and their constants) stay arrays: no frame holds (N, K, D)
+        return relevance, labels, logits, constant
     if model.feature_names_in_ is None and model.feature_groups is None and len(X.columns) == relevance.shape[1]:
         names = X.columns  # fitted without names: the frame's own
     relevance = pd.DataFrame(relevance, index=X.index, columns=pd.Index(names))
-    labels = pd.Series(labels, index=X.index, name='label')
-    logits = pd.DataFrame(logits, index=X.index, columns=pd.RangeIndex(logits.shape[1]))
     constant = None if constant is None else pd.Series(constant, index=X.index, name='constant')
     return relevance, labels, logits, constant

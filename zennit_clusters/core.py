@@ -197,10 +197,19 @@ class Explainer(torch.nn.Module):
         Whether ``forward`` takes ``out=`` and writes the relevance there.
     row_elements : int
         The widest per-row intermediate (in elements); :func:`~zennit_clusters.explain` sizes its chunks by it.
+    outputs : tuple of str
+        What the explainer can return as its third value (:func:`~zennit_clusters.make_explainer`, ``output=``):
+        'relevance' always; 'parts' (per-competitor, (N, K, D)) and 'direction' ((N, D) int8) where the family's
+        network has pairwise margins. Explainers that offer more take ``output=`` in their constructor.
+    row_options : tuple of str
+        The per-row keyword arguments ``forward`` takes: 'contrast' (an (N,) competitor per row) and
+        'reference' (an (N, D) reference point per row).
     """
     has_constant = False
     writes_out = False
     row_elements = 0
+    outputs = ('relevance',)
+    row_options = ()
 
     def __init__(self, n_features_in_, origin=None):
         super().__init__()
@@ -209,10 +218,11 @@ class Explainer(torch.nn.Module):
         # every family's explainer refuses what is not a dense float tensor before its arithmetic sees it
         self.register_forward_pre_hook(_check_explainer_call)
 
-    def forward_with_constant(self, x):
-        """``(label, logits, relevance, constant)``; the constant is zero for families without one."""
-        label, logits, relevance = self(x)
-        return label, logits, relevance, torch.zeros_like(relevance[:, 0])
+    def forward_with_constant(self, x, **options):
+        """``(label, logits, relevance, constant)``; the constant is zero for families without one (of shape
+        ``relevance.shape[:-1]``: (N,), or (N, K) for per-competitor parts). ``options`` go to ``forward``."""
+        label, logits, relevance = self(x, **options)
+        return label, logits, relevance, torch.zeros_like(relevance[..., 0])
 
 
 def _check_explainer_call(explainer, args):

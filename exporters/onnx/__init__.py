@@ -130,7 +130,7 @@ def _choose_dtype(model, beta, X, explain, seed):
 
 
 def export(model_or_estimator, path, explain=False, beta=None, dtype=None, opset=MIN_OPSET, *, X=None,
-           training_data=None, execution_provider='cpu', seed=0, keep_unverified=False):
+           training_data=None, execution_provider='cpu', seed=0, keep_unverified=False, per_competitor=False):
     """Build a clustering model's ONNX graph, check it under onnxruntime, and only then write it.
 
     Parameters
@@ -161,6 +161,10 @@ def export(model_or_estimator, path, explain=False, beta=None, dtype=None, opset
         The onnxruntime provider the check runs on. ``'cuda'`` needs onnxruntime-gpu.
     seed : int
         Seed of the generated probe data.
+    per_competitor : bool
+        Also add the ``parts`` output (batch, K, D) after ``relevance`` (implies ``explain``): the part of the
+        explanation that comes from each competing cluster, checked against
+        ``zennit_clusters.explain(..., per_competitor=True)``.
     keep_unverified : bool
         Write a graph that fails the check anyway; its ``metadata_props['check']`` then starts with
         ``FAILED`` and says by how much, and ``result.check.passed`` is False.
@@ -214,8 +218,10 @@ def export(model_or_estimator, path, explain=False, beta=None, dtype=None, opset
         dtype, reason = _choose_dtype(model, beta, encoded, explain, seed)
         reason = reason or 'float32 (the default; the model\'s float32 arithmetic keeps the check\'s bound)'
     # record the type the user exported, not the neuralized module it became
+    explain = explain or per_competitor
     proto = build_graph(model, explain=explain, beta=beta, dtype=dtype, opset=opset,
-                        source_type=type_name(model_or_estimator), precision_note=reason)
+                        source_type=type_name(model_or_estimator), precision_note=reason,
+                        per_competitor=per_competitor)
     check = check_graph(proto.SerializeToString(), model_or_estimator, X=X, execution_provider=execution_provider,
                         seed=seed, training_data=training_data)
     if not check.passed and not keep_unverified:
@@ -231,7 +237,7 @@ def export(model_or_estimator, path, explain=False, beta=None, dtype=None, opset
     if not check.passed:
         warnings.warn(f'{path} failed the export check and was kept (keep_unverified): {failure_message(check)}',
                       stacklevel=2)
-    outputs = tuple(OUTPUT_NAMES if explain else OUTPUT_NAMES[:2])
+    outputs = tuple(OUTPUT_NAMES if explain else OUTPUT_NAMES[:2]) + (('parts',) if per_competitor else ())
     return ExportResult(path=path, source=str(model.source), n_clusters=int(model.n_clusters),
                         n_features=int(model.n_features_in_), beta=float(beta), dtype=dtype, opset=opset,
                         outputs=outputs, check=check, dtype_reason=reason)

@@ -83,6 +83,8 @@ def _parser():
     parser.add_argument('-o', '--output', metavar='OUT', help='where to write the graph (default: MODEL with the '
                         'suffix .onnx, in the same folder)')
     parser.add_argument('--explain', action='store_true', help='add the "relevance" output (the explanation)')
+    parser.add_argument('--per-competitor', action='store_true', help='also add the "parts" output (batch, K, D): '
+                        'the part of the explanation that comes from each competing cluster (implies --explain)')
     parser.add_argument('--beta', type=_beta_arg, metavar='B', help='stiffness of the explanation\'s split between '
                         'competing clusters: 0 = evenly, larger = towards the nearest, "inf" = nearest only '
                         '(default: the model\'s own value)')
@@ -153,7 +155,7 @@ def _export(args):
     try:
         result = export(estimator, output, explain=args.explain, beta=args.beta, dtype=args.dtype, opset=args.opset,
                         X=probe, training_data=training, execution_provider=args.provider,
-                        keep_unverified=args.keep_unverified)
+                        keep_unverified=args.keep_unverified, per_competitor=args.per_competitor)
     except ValueError as error:
         from sklearn.exceptions import NotFittedError
         if isinstance(error, NotFittedError):

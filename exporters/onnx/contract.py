@@ -3,13 +3,15 @@
 This module imports nothing heavy (no numpy, torch or onnx), so that the command line can answer ``--help``
 and usage errors at once.
 """
-__all__ = ['INPUT_NAME', 'OUTPUT_NAMES', 'MIN_OPSET', 'DTYPES', 'PRODUCER', 'ExportError', 'ExportCheckError',
+__all__ = ['INPUT_NAME', 'OUTPUT_NAMES', 'PARTS_NAME', 'MIN_OPSET', 'DTYPES', 'PRODUCER', 'ExportError', 'ExportCheckError',
            'ProviderUnavailableError', 'PrecisionWarning', 'check_dtype', 'check_opset', 'describe_outputs']
 
 #: the graph's one input
 INPUT_NAME = 'X'
 #: the graph's outputs, in order (``relevance`` only in graphs exported with ``explain=True``)
 OUTPUT_NAMES = ('label', 'logits', 'relevance')
+#: the optional output of per-competitor parts (``per_competitor=True``), after ``relevance``
+PARTS_NAME = 'parts'
 #: ONNX opset 17 lacks the reduction forms (axes as an input) the graph uses
 MIN_OPSET = 18
 #: the float types a graph can be exported in
@@ -74,7 +76,7 @@ def check_opset(opset):
 
 
 def describe_outputs(n_clusters, n_features, dtype, beta, with_relevance, label_rule="the estimator's predict",
-                     noise=False):
+                     noise=False, with_parts=False):
     """What each output of a graph means, as recorded in its ``doc_string`` and ``metadata_props``.
 
     ``label_rule`` is the model's own account of its labels (``NeuralizedModel.label_rule``); ``noise`` whether
@@ -99,4 +101,9 @@ def describe_outputs(n_clusters, n_features, dtype, beta, with_relevance, label_
             f'row\'s assigned cluster (soft-min stiffness beta={beta!r}); sums over features to '
             'logits[row, label], less any input-independent term a model family reports separately '
             '(zennit_clusters.explain_with_constant).')
+    if with_parts:
+        docs[PARTS_NAME] = (
+            f'{dtype} (batch, {n_clusters}, {n_features}): the part of the relevance that comes from each competing '
+            'cluster k ([row, k]; zero at k = label); sums over axis 1 to relevance '
+            '(zennit_clusters.explain(..., per_competitor=True)).')
     return docs

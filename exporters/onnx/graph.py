@@ -11,8 +11,8 @@ import warnings
 
 import numpy as np
 
-from .contract import INPUT_NAME, MIN_OPSET, OUTPUT_NAMES, PRODUCER, ExportError, check_dtype, check_opset, \
-    describe_outputs
+from .contract import (INPUT_NAME, MIN_OPSET, OUTPUT_NAMES, PARTS_NAME, PRODUCER, ExportError, check_dtype,
+                       check_opset, describe_outputs)
 
 __all__ = ['build_graph', 'graph_module', 'type_name', 'set_metadata', 'metadata_of']
 
@@ -37,7 +37,7 @@ def _exact_scalar_tensor(s, dtype=1, layout='', device='', pin_memory=False):
     return op.Constant(value=onnx.numpy_helper.from_array(value))
 
 
-def graph_module(explainer, with_relevance):
+def graph_module(explainer, with_relevance, with_parts=False):
     """The module torch exports: the explainer's outputs, without relevance unless asked for.
 
     Parameters
@@ -46,6 +46,9 @@ def graph_module(explainer, with_relevance):
         A closed-form explainer (:func:`zennit_clusters.make_explainer`): ``X -> (label, logits, relevance)``.
     with_relevance : bool
         Keep the ``relevance`` output; without it the exporter drops every node only relevance needs.
+    with_parts : bool
+        The explainer returns per-competitor parts (``output='parts'``): the graph outputs their sum over the
+        competitors as ``relevance`` and the parts themselves after it.
 
     Returns
     -------
@@ -60,6 +63,8 @@ def graph_module(explainer, with_relevance):
 
         def forward(self, X):
             label, logits, relevance = self.explainer(X)
+            if with_parts:
+                return label, logits, relevance.sum(1), relevance
             return (label, logits, relevance) if with_relevance else (label, logits)
 
     return ClusterGraph().eval()
@@ -109,7 +114,7 @@ def _export_program(module, example, names, opset, source):
 
 
 def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', opset=MIN_OPSET, source_type=None,
-                precision_note=None):
+                precision_note=None, per_competitor=False):
     """The ONNX graph of a clustering model, in memory, unchecked (see :func:`exporters.onnx.export`).
 
     Parameters
@@ -128,6 +133,10 @@ def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', o
         The type recorded as ``source_type`` in the metadata; default that of ``model_or_estimator``.
     precision_note : str, optional
         Recorded as ``dtype_reason`` in the metadata (why this dtype was chosen).
+    per_competitor : bool
+        Add the ``parts`` output (batch, K, D) after ``relevance`` (implies ``explain``): each competitor's part
+        of the explanation, for the families whose explainer offers it (centroid models, mixtures, member
+        networks without a noise rule).
 
     Returns
     -------
@@ -146,12 +155,15 @@ def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', o
     model = neuralize(model_or_estimator)
     beta = model.beta if check_beta(beta) is None else check_beta(beta)
     torch_dtype = getattr(torch, dtype)
-    explainer = make_explainer(model, beta=beta).to(torch_dtype).eval()
-    names = list(OUTPUT_NAMES if explain else OUTPUT_NAMES[:2])
+    explain = explain or per_competitor
+    explainer = make_explainer(model, beta=beta, output='parts' if per_competitor else 'relevance')
+    explainer = explainer.to(torch_dtype).eval()
+    names = list(OUTPUT_NAMES if explain else OUTPUT_NAMES[:2]) + ([PARTS_NAME] if per_competitor else [])
     n_clusters, n_features = int(model.n_clusters), int(model.n_features_in_)
     example = model.cluster_centers.detach().to(torch_dtype).cpu()
     example = example.repeat(max(1, -(-2 // example.shape[0])), 1)  # >= 2 rows: batch 1 would be specialised
-    proto = _export_program(graph_module(explainer, explain), example, names, opset, model.source).model_proto
+    proto = _export_program(graph_module(explainer, explain, per_competitor), example, names, opset,
+                            model.source).model_proto
 
     graph = proto.graph
     if len(graph.input) != 1 or len(graph.output) != len(names):
@@ -162,7 +174,7 @@ def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', o
         _rename_values(graph, renames)
 
     docs = describe_outputs(n_clusters, n_features, dtype, beta, explain, label_rule=model.label_rule,
-                            noise=model.noise_radius is not None)
+                            noise=model.noise_radius is not None, with_parts=per_competitor)
     graph.name = re.sub(r'\W+', '_', f'zennit_clusters_{model.source}').strip('_')
     graph.doc_string = f'NEON cluster evidence{" and explanation" if explain else ""} of a {model.source} model.'
     graph.input[0].doc_string = f'{dtype} (batch, {n_features}): the points to assign (and explain).'
@@ -183,6 +195,7 @@ def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', o
         'beta': repr(float(beta)),
         'dtype': dtype,
         'explain': 'true' if explain else 'false',
+        'per_competitor': 'true' if per_competitor else 'false',
         'label_rule': model.label_rule,
         'noise_radius': '' if model.noise_radius is None else repr(float(model.noise_radius)),
         'input.X': graph.input[0].doc_string,

@@ -195,7 +195,8 @@ def check_graph(graph, model_or_estimator, X=None, execution_provider='cpu', see
 
     found = measure(model, beta, x64, dtype.name, seed)
     got = dict(zip(names, session.run(None, {INPUT_NAME: x_graph})))
-    expected_shapes = {'label': (len(X),), 'logits': (len(X), n_clusters), 'relevance': (len(X), n_features)}
+    expected_shapes = {'label': (len(X),), 'logits': (len(X), n_clusters), 'relevance': (len(X), n_features),
+                       'parts': (len(X), n_clusters, n_features)}
     for name, array in got.items():
         want_dtype = np.int64 if name == 'label' else dtype
         if array.shape != expected_shapes[name] or array.dtype != want_dtype:
@@ -249,6 +250,17 @@ def check_graph(graph, model_or_estimator, X=None, execution_provider='cpu', see
         max_relevance_error = float(np.nan_to_num(relevance_error[compared], nan=np.inf).max()) \
             if compared.any() else 0.0
         worst = max(worst, float(ratio.max()))
+        if 'parts' in got and compared.any():
+            # each competitor's part against the float64 closed form, within the row's relevance tolerance
+            from zennit_clusters import explain
+            parts = explain(model, x64[compared], beta=beta, per_competitor=True)
+            part_error = np.abs(got['parts'][compared] - parts).max((1, 2))
+            part_ratio = np.nan_to_num(part_error / found.relevance_tolerance[compared], nan=np.inf)
+            if (part_ratio > 1).any():
+                row = int(np.flatnonzero(compared)[np.argmax(part_ratio > 1)])
+                failures.append(f'per-competitor parts differ beyond {dtype} rounding on {int((part_ratio > 1).sum())} '
+                                f'rows (first row {row})')
+            worst = max(worst, float(part_ratio.max()))
 
     # a single row must give what the same row gives inside a large batch (the batch axis is dynamic)
     batch_sizes = (len(X),)

@@ -22,7 +22,8 @@ def softmax(values):
     return weights / weights.sum()
 
 
-def member_network_reference(x, members, labels, gamma, beta, cluster=None, epsilon=0.0, kappa=None):
+def member_network_reference(x, members, labels, gamma, beta, cluster=None, epsilon=0.0, kappa=None, contrast=None,
+                             only=None):
     """Logits f (K,), the explained cluster, its relevance (D,) and the relevance the stabiliser withholds.
 
     Forward: h_ijk = w_ij^T x + b_ij (i in C_c, j in C_k); h_jk = LME^{+gamma}_i h_ijk;
@@ -32,6 +33,8 @@ def member_network_reference(x, members, labels, gamma, beta, cluster=None, epsi
     given).
     Pairs with |h| < epsilon (ties; h = 0 always) are left out: ``deficit`` is their relevance, so that
     sum_d R_d = f_c - deficit.
+    ``contrast=k``: R_k = h_k, every other competitor 0 (the relevance of the margin of c against k);
+    ``only=k``: competitor k's part alone (R_k as above, the others left out).
     """
     kappa = gamma if kappa is None else kappa
     x = np.asarray(x, dtype=np.float64)
@@ -67,7 +70,12 @@ def member_network_reference(x, members, labels, gamma, beta, cluster=None, epsi
         shares = softmax(-beta * h_k)
     relevance = np.zeros_like(x)
     deficit = 0.0
+    if contrast is not None:
+        shares = np.array([1.0 if k == contrast else 0.0 for k in competitors])
+        evidence = h_k[competitors.index(contrast)] if contrast in competitors else 0.0
     for k, share in zip(competitors, shares):
+        if only is not None and k != only:
+            continue
         rival_shares = softmax(-kappa * h_jk[k])
         for b, j in enumerate(index[k]):
             own_shares = softmax(kappa * pairs[k][:, b])

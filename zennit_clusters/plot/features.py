@@ -1,13 +1,15 @@
-"""Relevance per feature: bars for one point, profiles per cluster, and removal curves."""
+"""Relevance per feature: bars for one point (with its direction, where known), profiles per cluster, and removal
+curves."""
 import numpy as np
 
+from ..explanation import DIRECTION_ARROWS
 from .base import load_matplotlib, new_axes, signed_colors, symmetric_bound, zennit_colormap
 
-__all__ = ['relevance_bars', 'cluster_profiles', 'removal_curves_plot']
+__all__ = ['relevance_bars', 'point_bars', 'cluster_profiles', 'removal_curves_plot']
 
 
 def relevance_bars(relevance, feature_names=None, top=None, ax=None, title=None, values=None, cmap='bwr',
-                   figsize=None):
+                   figsize=None, direction=None):
     """Horizontal bar chart of the relevance of each feature of one row (largest ``|R|`` on top).
 
     Parameters
@@ -23,12 +25,20 @@ def relevance_bars(relevance, feature_names=None, top=None, ax=None, title=None,
     cmap : str
         Zennit colour map whose ends colour negative (blue) and positive (red) bars.
     figsize : tuple, optional
+    direction : array-like of shape (D,), optional
+        Direction codes of :func:`zennit_clusters.direction` (+1: the value speaks for the cluster because it is
+        high, -1: because it is low, 0: neither), drawn as an arrow after each name (``↑``, ``↓``, ``·``).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     relevance = np.asarray(relevance, dtype=np.float64).ravel()
+    if direction is not None:
+        direction = np.asarray(direction).ravel()
+        if direction.shape != relevance.shape or not np.isin(direction, (-1, 0, 1)).all():
+            raise ValueError(f'direction must hold {relevance.size} codes in {{-1, 0, +1}}, got shape '
+                             f'{direction.shape} with values {np.unique(direction)[:5].tolist()}.')
     names = [f'x{i}' for i in range(relevance.size)] if feature_names is None else list(feature_names)
     if len(names) != relevance.size:
         raise ValueError(f'{len(names)} feature names for {relevance.size} relevances.')
@@ -37,6 +47,8 @@ def relevance_bars(relevance, feature_names=None, top=None, ax=None, title=None,
         order = order[:int(top)]
     order = order[::-1]
     labels = [names[i] if values is None else f'{names[i]} = {np.asarray(values).ravel()[i]:.3g}' for i in order]
+    if direction is not None:
+        labels = [f'{label} {DIRECTION_ARROWS[int(direction[i])]}' for label, i in zip(labels, order)]
     fig, ax = new_axes(ax, figsize or (4.5, 0.25 * len(order) + 1.0))
     ax.barh(np.arange(len(order)), relevance[order], color=signed_colors(relevance[order], cmap),
             edgecolor='0.3', linewidth=0.5)
@@ -46,6 +58,32 @@ def relevance_bars(relevance, feature_names=None, top=None, ax=None, title=None,
     if title is not None:
         ax.set_title(title, fontsize=9)
     return fig
+
+
+def point_bars(explanation, row, top=10, ax=None, cmap='bwr', figsize=None):
+    """One point of an :class:`~zennit_clusters.Explanation`: its relevance bars, each feature with its value and
+    (where the family has one) an arrow for high or low, titled by the cluster and evidence.
+
+    Parameters
+    ----------
+    explanation : zennit_clusters.Explanation
+    row : int
+    top : int or None
+        The ``top`` features of largest ``|relevance|``.
+    ax, cmap, figsize : as in :func:`relevance_bars`
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    row = int(row)
+    label = int(explanation.labels[row])
+    title = (f'point {row}: ' + (f'cluster {label}' if label >= 0 else 'noise')
+             + (f', explaining {int(explanation.cluster[row])}' if label != int(explanation.cluster[row]) else '')
+             + f' (evidence {explanation.evidence[row]:.3g})')
+    direction = None if explanation.direction is None else explanation.direction[row]
+    return relevance_bars(explanation.relevance[row], explanation.feature_names, top=top, ax=ax, title=title,
+                          values=explanation.data[row], cmap=cmap, figsize=figsize, direction=direction)
 
 
 def cluster_profiles(relevance, labels, feature_names=None, top=None, kind='bars', cluster_names=None,

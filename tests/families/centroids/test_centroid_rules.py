@@ -77,3 +77,18 @@ def test_rules_copy_their_arguments():
     assert midpoint.copy().epsilon == 1e-3
     with pytest.raises(ValueError, match='beta'):
         SoftMin(beta=-1.0)
+
+
+@pytest.mark.parametrize('name', ['KMeans', 'BisectingKMeans'])
+def test_zennit_contrast_matches_closed_form(wine_models, name):
+    """The Zennit path of "why c rather than k": the margin layer with the Midpoint rule, seeded with h_ck."""
+    from zennit_clusters.families.centroids.rules import contrast_output
+    X, estimators = wine_models
+    model = neuralize(estimators[name], X=X)
+    x = torch.as_tensor(X)
+    labels = model(x).argmax(1)
+    for k in range(4):
+        with Gradient(model.margin, ClusterComposite()) as attributor:
+            _, relevance = attributor(x, attr_output=contrast_output(model, labels, k))
+        expected = explain(model, X, contrast=k)
+        np.testing.assert_allclose(relevance.detach().numpy(), expected, rtol=1e-8, atol=1e-12)

@@ -16,7 +16,8 @@ import torch
 
 from ...equations import midpoint_relevance, pair_factors, pair_weights
 
-__all__ = ['margin_relevance', 'margin_weights', 'top_two', 'flat_logits', 'flat_margin_relevance', 'flat_margin_weights']
+__all__ = ['margin_relevance', 'margin_weights', 'top_two', 'flat_logits', 'flat_margin_relevance', 'flat_margin_weights',
+           'competitor_columns']
 
 
 def margin_relevance(x, centres, own, rival, valid, h, relevance, epsilon, origin=None, out=None, relative=0.0,
@@ -143,3 +144,42 @@ def flat_margin_weights(is_own, h, relevance, epsilon, relative=0.0, magnitude=N
     """The centre weights g of :func:`flat_margin_relevance`, shape (N, M), each row summing to zero."""
     factors = pair_factors(h, relevance, ~is_own, epsilon, relative, magnitude)
     return factors - is_own.to(factors.dtype) * factors.sum(1, keepdim=True)
+def competitor_columns(own, rival, valid, leaves):
+    """Which pair of cluster c separates it from cluster k, and how many clusters that pair stands for.
+
+    Pair l of c separates c from k when its rival centre lies on k's own path (``own[k]``, or k's leaf): for
+    k-means the rival is k's centroid; for bisecting k-means it is the sibling at the level where the paths of c
+    and k part, which stands for every leaf below it. Its margin is then the contrast ``h_ck`` of the pair.
+
+    Parameters
+    ----------
+    own, rival : torch.LongTensor of shape (K, L)
+    valid : torch.BoolTensor of shape (K, L)
+    leaves : torch.LongTensor of shape (K,)
+
+    Returns
+    -------
+    column : torch.LongTensor of shape (K, K)
+        The pair index l for (c, k), -1 for k == c or where no pair separates them.
+    share : torch.Tensor of shape (K, K)
+        ``1 / (number of clusters behind that pair)`` (0 where column is -1): the competitor's share of the
+        pair's relevance, equal for clusters whose margins against c are the same function.
+    """
+    n_clusters, n_pairs = own.shape
+    on_path = torch.zeros(n_clusters, int(max(own.max(), rival.max(), leaves.max())) + 1, dtype=torch.bool)
+    for k in range(n_clusters):
+        on_path[k, own[k][valid[k]]] = True
+        on_path[k, leaves[k]] = True
+    # hits[c, k, l]: pair l of c has its rival on k's path
+    hits = on_path[:, rival].permute(1, 0, 2) & valid.unsqueeze(1)
+    hits &= ~torch.eye(n_clusters, dtype=torch.bool).unsqueeze(2)
+    found = hits.any(2)
+    column = torch.where(found, hits.to(torch.int8).argmax(2), torch.full((n_clusters, n_clusters), -1))
+    counts = torch.zeros(n_clusters, n_pairs, dtype=torch.float64)
+    for c in range(n_clusters):
+        for k in range(n_clusters):
+            if column[c, k] >= 0:
+                counts[c, column[c, k]] += 1
+    share = torch.where(found, 1.0 / counts.gather(1, column.clamp(min=0)).clamp(min=1), torch.zeros(()))
+    share = share.to(torch.float64)
+    return column, share

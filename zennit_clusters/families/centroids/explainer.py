@@ -9,10 +9,11 @@ import torch
 
 from ... import compiled
 from ...core import Explainer, labels_and_explained
-from ...equations import centroid_scores, masked_min, midpoint_relevance, pair_margins, softmin_shares
+from ...equations import (centroid_scores, masked_min, midpoint_relevance, pair_margins, root_contributions,
+                           sign_stabilize, softmin_shares)
 from ...validation import check_cluster, check_n_features, sign_stabiliser
 from . import row_step
-from .equations import flat_logits, flat_margin_weights, margin_weights, top_two
+from .equations import competitor_columns, flat_logits, flat_margin_weights, margin_weights, top_two
 
 __all__ = ['CentroidExplainer']
 
@@ -38,7 +39,7 @@ class CentroidExplainer(Explainer):
     When c is not the assigned cluster, ``f_c < 0`` and the factors ``f_c / h`` are no longer bounded in
     [0, 1]: the explanation stays conservative but individual relevances can be large.
     """
-    def __init__(self, model, cluster, beta, epsilon=None):
+    def __init__(self, model, cluster, beta, epsilon=None, output='relevance'):
         margin = model.margin
         super().__init__(model.n_features_in_, margin.origin)
         for name in ('centres', 'own', 'rival', 'valid'):
@@ -47,8 +48,19 @@ class CentroidExplainer(Explainer):
         self.beta = beta
         self.epsilon = epsilon
         self.flat = model.is_flat
+        self.output = output
+        # (K, K) pair column of "c against k" and the number of clusters that share each column
+        column, share = competitor_columns(self.own, self.rival, self.valid, model.leaves)
+        self.register_buffer('column', column)
+        self.register_buffer('column_share', share)
+        # whether every pair of clusters has a margin between them (a Python bool: exported graphs need no check)
+        self.separable = bool(((column >= 0).sum(1) == column.shape[0] - 1).all())
+        if output != 'relevance':
+            self.row_elements = 6 * self.own.shape[1] * self.centres.shape[1]
 
     writes_out = True
+    outputs = ('relevance', 'parts', 'direction')
+    row_options = ('contrast', 'reference')
 
     def logits(self, scores):
         """Cluster evidence ``f_c = min over c's pairs of s_own - s_rival`` for every cluster."""
@@ -58,10 +70,15 @@ class CentroidExplainer(Explainer):
         margins = pair_margins(scores, self.own.flatten(), self.rival.flatten())
         return masked_min(margins.reshape(scores.shape[0], *self.own.shape), self.valid)
 
-    def forward(self, x, out=None):
-        """``(label, logits, relevance)`` of the rows of ``x``; the relevance is written into ``out`` if given."""
+    def forward(self, x, out=None, contrast=None, reference=None):
+        """``(label, logits, relevance)`` of the rows of ``x``; the relevance is written into ``out`` if given.
+
+        ``contrast`` (N,) and ``reference`` (N, D), and an ``output`` other than 'relevance', take the pairwise
+        path :meth:`_forward_pairs` (see :func:`zennit_clusters.explain`)."""
         check_n_features(x, self.centres.shape[1], 'x')
         epsilon = sign_stabiliser(x.dtype, self.epsilon)
+        if contrast is not None or reference is not None or self.output != 'relevance':
+            return self._forward_pairs(x, epsilon, contrast, reference)
         if self.flat and compiled.usable(x, self.centres, self.origin) and row_step.available():
             # on CPU, k-means runs row by row in the compiled row step: the steps of _forward_flat, fused
             return row_step.flat_explain(x, self.origin, self.centres, self.cluster, self.beta, *epsilon, out)
@@ -119,3 +136,54 @@ class CentroidExplainer(Explainer):
         midpoint rule."""
         label, logits, weights = self._flat_weights(scores, epsilon)
         return label, logits, midpoint_relevance(x, self.centres, weights, origin, out)
+
+    def _forward_pairs(self, x, epsilon, contrast=None, reference=None):
+        """Every pair's per-feature contributions ``C = w (x - rho)`` at once, (N, L, D): the contrastive
+        relevance, the per-competitor parts, the directions, and the rule with a reference point.
+
+        ``R = sum_l a_l C_l`` with ``a_l = R_l / h_l`` is the explanation (the midpoint rule without a reference);
+        ``C_l`` alone is the relevance of the margin ``h_l`` (contrast); ``a_l C_l`` split over the clusters behind
+        pair l is the part of each competitor; the sign of ``x - rho`` weighted by ``|a_l C_l|`` is the direction.
+        """
+        if not self.separable:
+            raise ValueError('this margin graph has clusters that no pair separates from another: no contrastive '
+                             'or per-competitor reading exists for it.')
+        origin = self.origin
+        x = x if origin is None else x - origin
+        scores = centroid_scores(x, self.centres)
+        logits = self.logits(scores)
+        label, explained = labels_and_explained(logits, self.cluster)
+        own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
+        own_centres, rival_centres = self.centres[own], self.centres[rival]
+        weight, midpoint = 2.0 * (own_centres - rival_centres), 0.5 * (own_centres + rival_centres)
+        if reference is not None and origin is not None:
+            reference = reference - origin
+        contributions, offset = root_contributions(x, weight, midpoint, reference)
+        contributions = contributions * valid.unsqueeze(2).to(x.dtype)
+        if contrast is not None:
+            # the margin h_ck itself is the relevance of its pair (a = 1); rows with k == c have none (h_cc = 0)
+            column = self.column[explained, contrast]
+            factors = torch.zeros(own.shape, dtype=x.dtype, device=x.device)
+            factors.scatter_(1, column.clamp(min=0).unsqueeze(1), (column >= 0).to(x.dtype).unsqueeze(1))
+        else:
+            margins = pair_margins(scores, own, rival)
+            magnitude = scores.gather(1, own).abs() + scores.gather(1, rival).abs()
+            evidence = logits.gather(1, explained.unsqueeze(1))
+            pair_relevance = softmin_shares(margins, valid, self.beta) * evidence
+            # h from the root (sum of the contributions), so that each pair's part sums to its relevance
+            h = sign_stabilize(contributions.sum(2), epsilon[0], epsilon[1], magnitude)
+            factors = (pair_relevance / h).masked_fill(~valid, 0.0)
+        parts = factors.unsqueeze(2) * contributions
+        if self.output == 'direction':
+            weight = (parts.abs() * torch.sign(offset)).sum(1)
+            return label, logits, torch.sign(weight).to(torch.int8)
+        if self.output == 'parts':
+            if contrast is not None:
+                raise ValueError('per-competitor parts of a contrastive explanation are the explanation itself; '
+                                 'ask for contrast= or per_competitor=, not both.')
+            # cluster k's part: the pair that separates c from k, shared evenly among the clusters behind it
+            column = self.column[explained]
+            share = self.column_share[explained]
+            per_cluster = parts.gather(1, column.clamp(min=0).unsqueeze(2).expand(-1, -1, parts.shape[2]))
+            return label, logits, per_cluster * share.unsqueeze(2)
+        return label, logits, parts.sum(1)

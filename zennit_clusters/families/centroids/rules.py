@@ -7,10 +7,10 @@ import torch
 from ...equations import centroid_scores, pair_margins, softmin_shares
 from ...validation import check_beta
 from ..rule_base import InputRule, StabilizedRule
-from .equations import margin_relevance
+from .equations import competitor_columns, margin_relevance
 from .layers import MinPool, PairwiseMargin
 
-__all__ = ['Midpoint', 'SoftMin', 'layer_rules']
+__all__ = ['Midpoint', 'SoftMin', 'layer_rules', 'contrast_output']
 
 
 class Midpoint(StabilizedRule):
@@ -67,6 +67,41 @@ class SoftMin(InputRule):
         with torch.no_grad():
             shares = softmin_shares(margins, module.valid.to(margins.device), beta)
         return (shares * grad_output[0].unsqueeze(-1),)
+
+
+def contrast_output(model, cluster, competitor):
+    """``attr_output`` for a Zennit attributor on ``model.margin`` that explains the margin ``h_ck`` of "c rather
+    than k" (docs/method.md, section 7), as ``explain(model, X, cluster=..., contrast=k)`` does in closed form.
+
+    >>> with Gradient(model.margin, ClusterComposite()) as attributor:
+    ...     _, R = attributor(x, attr_output=contrast_output(model, labels, k))   # R.sum(1) == h_ck(x)
+
+    Parameters
+    ----------
+    model : NeuralizedCentroids
+    cluster : int or torch.LongTensor of shape (N,)
+        The explained cluster c of every row (e.g. the labels).
+    competitor : int or torch.LongTensor of shape (N,)
+        The competitor k of every row; rows with k == c get no relevance (h_cc is identically zero).
+
+    Returns
+    -------
+    callable
+        ``margins (N, K, L) -> margins`` kept at each row's pair (c, k) only.
+    """
+    margin = model.margin
+    column, _ = competitor_columns(margin.own, margin.rival, margin.valid, model.leaves)
+
+    def select(margins):
+        n_rows = margins.shape[0]
+        own = torch.as_tensor(cluster, device=margins.device).expand(n_rows)
+        rival = torch.as_tensor(competitor, device=margins.device).expand(n_rows)
+        pair = column.to(margins.device)[own, rival]
+        mask = torch.zeros_like(margins)
+        rows = torch.arange(n_rows, device=margins.device)
+        mask[rows, own, pair.clamp(min=0)] = (pair >= 0).to(margins.dtype)
+        return margins * mask
+    return select
 
 
 def layer_rules(beta, epsilon):

@@ -48,7 +48,10 @@ class MemberExplainer(Explainer):
     features that carry the point farthest from its nearest core sample v*), with ``sum_i R_i = e``. The
     min of ``f_c`` and ``e`` shares relevance by the soft-min with ``beta``, as the min over competitors does.
     """
-    def __init__(self, model, cluster, beta, epsilon=None):
+    outputs = ('relevance', 'parts')
+    row_options = ('contrast',)
+
+    def __init__(self, model, cluster, beta, epsilon=None, output='relevance'):
         margin, pool = model.margin, model.own_pool
         super().__init__(model.n_features_in_, margin.origin)
         self.register_buffer('members', margin.members.clone())
@@ -65,11 +68,18 @@ class MemberExplainer(Explainer):
         self.epsilon = epsilon
         self.row_elements = self.groups.shape[1] * self.members.shape[0]
         self.radius = model.noise_radius  # eps of a noise rule (DBSCAN), else None
+        if output == 'parts' and self.radius is not None:
+            raise ValueError('per-competitor parts of a model with a noise rule (DBSCAN) would leave out the noise '
+                             'branch min(f_c, e), which no competitor carries; use contrast= for one margin.')
+        self.output = output
         if self.radius is not None:
             self.register_buffer('core', model.radius.core.clone())
             self.row_elements += self.core.shape[0]
 
-    def forward(self, x):
+    def forward(self, x, contrast=None):
+        """``(label, logits, relevance)``; with ``contrast`` (N,) the relevance of the margin ``h_ck = S_c - S_k``
+        against that competitor alone (zero where k is c, and no noise branch); with ``output='parts'`` the
+        (N, K, D) part of each competitor (their sum is the explanation)."""
         x = x if self.origin is None else x - self.origin
         n_rows, n_clusters = x.shape[0], self.groups.shape[0]
         scores = centroid_scores(x, self.members)
@@ -84,6 +94,14 @@ class MemberExplainer(Explainer):
         index = explained.reshape(n_rows, 1, 1).expand(n_rows, 1, n_clusters)
         own_margins = margins.gather(1, index).squeeze(1)
         evidence = logits.gather(1, explained.unsqueeze(1))
+        if contrast is not None:
+            # the margin itself is the competitor's relevance; h_cc = 0 carries none
+            column = contrast.unsqueeze(1)
+            competitor = torch.zeros_like(own_margins).scatter(1, column, own_margins.gather(1, column) * (
+                contrast != explained).to(x.dtype).unsqueeze(1))
+            if self.radius is not None:
+                label = noise_labels(logits, label)
+            return label, logits, self._pair_relevance(x, scores, explained, competitor)
         if self.radius is not None:
             label = noise_labels(logits, label)
             # the min of f_c and e: soft-min shares of the two, as every min-pool
@@ -95,7 +113,18 @@ class MemberExplainer(Explainer):
                                            self.radius ** 2 + distance)
             evidence = split[:, :1]
         competitor = softmin_shares(own_margins, self.others[explained], self.beta) * evidence
+        if self.output == 'parts':
+            # the rule is linear in the competitors' relevance: one pass per competitor gives its part
+            parts = torch.stack([self._pair_relevance(x, scores, explained, competitor * (
+                torch.arange(n_clusters, device=x.device) == k).to(x.dtype)) for k in range(n_clusters)], 1)
+            return label, logits, parts
+        relevance = self._pair_relevance(x, scores, explained, competitor)
+        if self.radius is not None:
+            relevance = relevance + radius_part
+        return label, logits, relevance
 
+    def _pair_relevance(self, x, scores, explained, competitor):
+        """The members' pools and the midpoint rule on every pair, for the (N, K) relevance of the competitors."""
         shares = group_shares(scores, self.groups, self.group_valid, self.member_group, self.relevance_gamma)
         own = self.groups[explained]
         own_share = shares.gather(1, own).masked_fill(~self.group_valid[explained], 0.0)
@@ -104,8 +133,5 @@ class MemberExplainer(Explainer):
         pair_margins = own_scores - scores.unsqueeze(1)
         absolute, relative = tie_stabiliser(x.dtype, self.scale, self.epsilon)
         magnitude = own_scores.abs() + scores.abs().unsqueeze(1) if relative else None
-        relevance = factored_pair_relevance(x, self.members, own, own_share, rival_share, pair_margins, absolute,
-                                            relative, magnitude)
-        if self.radius is not None:
-            relevance = relevance + radius_part
-        return label, logits, relevance
+        return factored_pair_relevance(x, self.members, own, own_share, rival_share, pair_margins, absolute,
+                                       relative, magnitude)

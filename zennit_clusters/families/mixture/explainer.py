@@ -42,7 +42,7 @@ class MixtureExplainer(Explainer):
     When c is not the assigned cluster, ``f_c`` can be negative and the factors ``f_c / h_ck`` are not
     bounded in [0, 1]: the explanation stays conservative but individual relevances can be large.
     """
-    def __init__(self, model, cluster, beta, epsilon=None):
+    def __init__(self, model, cluster, beta, epsilon=None, output='relevance'):
         ratio = model.ratio
         super().__init__(model.n_features_in_, ratio.origin)
         names = ['means', 'precisions', 'biases', 'own', 'rival', 'valid', 'null']
@@ -57,16 +57,25 @@ class MixtureExplainer(Explainer):
         self.cluster = cluster
         self.beta = beta
         self.epsilon = epsilon
+        self.output = output
         # the widest per-row intermediate, for the chunking of explain(): (K, D) terms of full covariances,
         # the K (K - 1) linear log-ratios of tied ones
         n_clusters, n_features = ratio.means.shape
         self.row_elements = {'full': 2 * n_clusters * n_features, 'tied': n_clusters * (n_clusters - 1)}.get(
             ratio.covariance_type, n_clusters)
+        if output == 'parts':  # the (K, D) parts and one pass's intermediates
+            self.row_elements = max(self.row_elements, 2 * n_clusters * n_features)
 
     has_constant = True
+    outputs = ('relevance', 'parts')
+    row_options = ('contrast',)
 
-    def forward_with_constant(self, x):
-        """``(label, logits, relevance, constant)``; see the class notes."""
+    def forward_with_constant(self, x, contrast=None):
+        """``(label, logits, relevance, constant)``; see the class notes.
+
+        With ``contrast`` (N,), the relevance of the log-ratio ``h_ck`` against that competitor alone
+        (``relevance.sum(1) + constant == h_ck``; zero where k is c). With ``output='parts'`` the relevance is
+        (N, K, D) and the constant (N, K): each competitor's part, summing over axis 1 to the explanation."""
         x = x if self.origin is None else x - self.origin
         n_rows, n_clusters = x.shape[0], self.means.shape[0]
         h, products = self.split.log_ratios(self, x)
@@ -77,14 +86,39 @@ class MixtureExplainer(Explainer):
         pairs = explained.unsqueeze(1) * (n_clusters - 1) + torch.arange(n_clusters - 1, device=x.device)
         margins = h.flatten(1).gather(1, pairs)
         evidence = logits.gather(1, explained.unsqueeze(1))
-        pair_relevance = softmin_shares(margins, self.valid[explained], self.beta) * evidence
+        if contrast is not None:
+            # the log-ratio h_ck itself is the pair's relevance; competitor k sits in column k, or k - 1 past c
+            column = (contrast - (contrast > explained).long()).clamp(0, n_clusters - 2).unsqueeze(1)
+            pair_relevance = torch.zeros_like(margins).scatter(1, column, margins.gather(1, column) * (
+                contrast != explained).to(x.dtype).unsqueeze(1))
+        else:
+            pair_relevance = softmin_shares(margins, self.valid[explained], self.beta) * evidence
         epsilon = sign_epsilon(x.dtype) if self.epsilon is None else self.epsilon
+        if self.output == 'parts':
+            return (label, logits) + self._parts(x, explained, pairs, products, pair_relevance, margins, epsilon)
         factors, remainder = stabilized_factors(pair_relevance, margins, epsilon)
         relevance, constant = self.split.relevance(self, x, factors, pairs, products, reference_component=explained)
         return label, logits, relevance, constant + remainder
 
-    def forward(self, x):
-        label, logits, relevance, _ = self.forward_with_constant(x)
+    def _parts(self, x, explained, pairs, products, pair_relevance, margins, epsilon):
+        """(N, K, D) relevance and (N, K) constant of each competitor: the rule is linear in the pair relevance, so
+        each column alone gives its competitor's part (K - 1 passes of the closed form)."""
+        n_rows, n_features, n_clusters = x.shape[0], x.shape[1], self.means.shape[0]
+        relevance = torch.zeros(n_rows, n_clusters, n_features, dtype=x.dtype, device=x.device)
+        constant = torch.zeros(n_rows, n_clusters, dtype=x.dtype, device=x.device)
+        rows = torch.arange(n_rows, device=x.device)
+        for column in range(n_clusters - 1):
+            alone = torch.zeros_like(pair_relevance)
+            alone[:, column] = pair_relevance[:, column]
+            factors, remainder = stabilized_factors(alone, margins, epsilon)
+            part, rest = self.split.relevance(self, x, factors, pairs, products, reference_component=explained)
+            competitor = column + (column >= explained).long()
+            relevance[rows, competitor] = part
+            constant[rows, competitor] = rest + remainder
+        return relevance, constant
+
+    def forward(self, x, contrast=None):
+        label, logits, relevance, _ = self.forward_with_constant(x, contrast)
         return label, logits, relevance
 
     def constant(self, x):
