@@ -82,7 +82,10 @@ def test_feature_names_from_frame_estimator_and_default(wine_scaled, wine_names)
     fitted_on_frame = KMeans(3, n_init=2, random_state=0).fit(frame)
     assert Explanation.of(fitted_on_frame, wine_scaled).feature_names == wine_names  # feature_names_in_
     assert Explanation.of(neuralize(fitted_on_frame), frame).feature_names == wine_names  # the columns
-    assert Explanation.of(neuralize(fitted_on_frame), wine_scaled).feature_names[:2] == ('x0', 'x1')
+    # the neuralized model keeps the names it was fitted on, whatever container X comes in
+    assert Explanation.of(neuralize(fitted_on_frame), wine_scaled).feature_names == wine_names
+    unnamed = KMeans(3, n_init=2, random_state=0).fit(wine_scaled)
+    assert Explanation.of(unnamed, wine_scaled).feature_names[:2] == ('x0', 'x1')
     with pytest.raises(ValueError, match='has 2 names, but the model has 13 features'):
         Explanation.of(fitted_on_frame, wine_scaled, feature_names=['a', 'b'])
     with pytest.raises(ValueError, match='repeats names'):
