@@ -549,7 +549,8 @@ def main(argv=None):
             time_ratio = rows[best]['seconds'] / rows[peer]['seconds']
             met = ratio >= 1.0 and time_ratio < 0.01
             matched_met &= met
-            lines.append(f'| {result["name"].replace("_", " ")} | {removal} | {rows[matched[removal]][removal].abpc:.3f} '
+            lines.append(f'| {result["name"].replace("_", " ")} | {removal} | '
+                         f'{rows[matched[removal]][removal].abpc:.3f} '
                          f'| {best}: {rows[best][removal].abpc:.3f} | {peer}: {rows[peer][removal].abpc:.3f} | '
                          f'{ratio:.2f} | {time_ratio:.2g} | {"yes" if met else "**no**"} |')
     lines += ['', 'Aim met everywhere.' if matched_met else 'The aim is not met everywhere (rows marked **no**).',

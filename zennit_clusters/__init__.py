@@ -28,6 +28,7 @@ _LAZY_NAMES = {
     'KernelKMeans': 'families.members.kernel_kmeans',
     'ClusterComposite': 'composites', 'cluster_layer_map': 'composites',
     'Midpoint': 'families.centroids.rules', 'SoftMin': 'families.centroids.rules',
+    'contrast_output': 'families.centroids.rules',
     'LogRatioSplit': 'families.mixture.rules',
     'MemberMidpoint': 'families.members.rules', 'LogMeanExpShares': 'families.members.rules',
 }
@@ -51,7 +52,7 @@ __all__ = [
     # the public contract
     'neuralize', 'explain', 'ClusterComposite',
     # readings of an explanation: direction of each feature
-    'direction',
+    'direction', 'contrast_output',
     # closed-form explainers and their variants
     'make_explainer', 'explain_with_constant', 'explain_deep', 'Explainer', 'CentroidExplainer', 'MixtureExplainer',
     'MemberExplainer', 'PipelineExplainer',

@@ -521,7 +521,8 @@ def check_contrast(contrast, n_clusters, x):
         contrast = values.to(device=x.device, dtype=torch.long)
     if contrast.numel() and not bool(((contrast >= 0) & (contrast < n_clusters)).all()):
         bad = contrast[(contrast < 0) | (contrast >= n_clusters)][0]
-        raise ValueError(f'contrast must be in [0, {n_clusters}) for a model with {n_clusters} clusters, got {int(bad)}.')
+        raise ValueError(f'contrast must be in [0, {n_clusters}) for a model with {n_clusters} clusters, '
+                         f'got {int(bad)}.')
     return contrast
 
 
@@ -557,7 +558,8 @@ def check_reference(reference, x, centres=None):
         point = reference.detach() if torch.is_tensor(reference) else torch.from_numpy(
             np.ascontiguousarray(reference, dtype=np.float64))
     except (TypeError, ValueError) as error:
-        raise TypeError(f'reference must be a point (array of numbers), got {type(reference).__name__}: {error}') from None
+        raise TypeError(f'reference must be a point (array of numbers), got {type(reference).__name__}: '
+                        f'{error}') from None
     point = point.unsqueeze(0) if point.dim() == 1 else point
     if point.dim() != 2 or point.shape[1] != n_features:
         raise ValueError(f'reference must be of shape ({n_features},) or ({n_rows}, {n_features}), '

@@ -82,7 +82,7 @@ def test_rules_copy_their_arguments():
 @pytest.mark.parametrize('name', ['KMeans', 'BisectingKMeans'])
 def test_zennit_contrast_matches_closed_form(wine_models, name):
     """The Zennit path of "why c rather than k": the margin layer with the Midpoint rule, seeded with h_ck."""
-    from zennit_clusters.families.centroids.rules import contrast_output
+    from zennit_clusters import contrast_output
     X, estimators = wine_models
     model = neuralize(estimators[name], X=X)
     x = torch.as_tensor(X)

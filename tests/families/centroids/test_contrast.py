@@ -5,6 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 
 from zennit_clusters import direction, explain, neuralize
@@ -189,3 +191,36 @@ def test_contrast_refusals(wine_models):
         explain(model, X, reference=np.zeros(3))
     with pytest.raises(ValueError, match='finite'):
         explain(model, X, reference=np.full(X.shape[1], np.nan))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_clusters=st.integers(2, 5), n_features=st.integers(1, 6), n_rows=st.integers(1, 8),
+       seed=st.integers(0, 2 ** 16), dtype=st.sampled_from(['float64', 'float32']),
+       reference=st.sampled_from([None, 'zero', 'mean', 'point', 'rows']))
+def test_properties_of_contrast_parts_reference(n_clusters, n_features, n_rows, seed, dtype, reference):
+    """Shapes, dtypes and the sums on random centroid models, any batch size (explain refuses 0 rows)."""
+    rng = np.random.default_rng(seed)
+    centres = torch.from_numpy(rng.normal(size=(n_clusters, n_features)) * 3)
+    model = neuralize(centres, beta=float(rng.uniform(0.0, 2.0)))
+    X = rng.normal(size=(n_rows, n_features)) * 3
+    r = {'point': rng.normal(size=n_features), 'rows': rng.normal(size=(n_rows, n_features))}.get(reference,
+                                                                                                    reference)
+    x = X.astype(dtype)
+    competitor = rng.integers(0, n_clusters, n_rows)
+    contrast = explain(model, x, contrast=competitor, reference=r)
+    parts = explain(model, x, per_competitor=True, reference=r)
+    relevance, labels, logits = explain(model, x, reference=r, return_logits=True)
+    directions = direction(model, x, reference=r)
+    assert contrast.shape == x.shape and contrast.dtype == x.dtype
+    assert parts.shape == (n_rows, n_clusters, n_features) and parts.dtype == x.dtype
+    assert directions.shape == x.shape and directions.dtype == np.int8
+    assert set(np.unique(directions)) <= {-1, 0, 1}
+    tolerance = 1e-9 if dtype == 'float64' else 1e-3
+    distances = ((X[:, None, :] - centres.numpy()[None]) ** 2).sum(-1)
+    rows = np.arange(n_rows)
+    gap = distances[rows, competitor] - distances[rows, labels]
+    scale = (X ** 2).sum(1) + (centres.numpy() ** 2).sum(1).max() + 1
+    assert np.all(np.abs(contrast.sum(1) - gap) <= tolerance * scale)
+    assert np.all(np.abs(parts.sum(1) - relevance) <= tolerance * scale[:, None])
+    assert np.all(np.abs(relevance.sum(1) - logits[rows, labels]) <= tolerance * scale)
+    assert not parts[rows, labels].any()
