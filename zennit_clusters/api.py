@@ -299,7 +299,8 @@ def _encoded(model, X):
     return model, X
 
 
-def direction(model, X, cluster=None, contrast=None, beta=None, reference=None, chunk_size=None, epsilon=None):
+def direction(model, X, cluster=None, contrast=None, beta=None, reference=None, chunk_size=None, epsilon=None,
+              grouped=True):
     """Whether each feature's value speaks for the explained cluster because it is high (+1) or low (-1).
 
     From the signs inside the midpoint rule (docs/method.md, "Direction"): on each pairwise boundary between
@@ -319,12 +320,35 @@ def direction(model, X, cluster=None, contrast=None, beta=None, reference=None, 
     reference : optional
         Root points toward a reference, as for :func:`explain`.
 
+    grouped : bool
+        As for :func:`explain`: on the user's columns. A column that an encoder made into several (one-hot
+        categories) has no high or low and gets 0; ``grouped=False`` gives one code per encoded column.
+
     Returns
     -------
-    numpy.ndarray or torch.Tensor of shape (n_samples, n_features), int8
+    numpy.ndarray or torch.Tensor of shape (n_samples, n_columns), int8
+        A DataFrame for DataFrame X (X's index, the user's column names).
     """
-    return _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, False, contrast=contrast,
-                              reference=reference, output='direction')[0]
+    model = neuralize(model)
+    codes = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, False, contrast=contrast,
+                               reference=reference, output='direction')[0]
+    names = model.get_feature_names_out()
+    if grouped and model.feature_groups is not None:
+        index, names = model.feature_groups
+        index = np.asarray(index)
+        single = np.bincount(index, minlength=len(names)) == 1
+        # the one encoded column of each user column that has exactly one; the others stay 0
+        position = np.zeros(len(names), dtype=np.intp)
+        position[index[single[index]]] = np.flatnonzero(single[index])
+        if torch.is_tensor(codes):
+            keep = torch.as_tensor(single, device=codes.device)
+            codes = codes[:, torch.as_tensor(position, device=codes.device)] * keep.to(codes.dtype)
+        else:
+            codes = codes[:, position] * single.astype(codes.dtype)
+    if is_dataframe(X):
+        import pandas as pd
+        codes = pd.DataFrame(codes, index=X.index, columns=pd.Index(names))
+    return codes
 
 
 def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_constant, out=None, contrast=None,
@@ -402,11 +426,16 @@ def group_relevance(model, relevance):
     """Sum the relevance of a model's network input columns onto the user's columns (``model.feature_groups``).
 
     Relevance is additive, so the sum over the columns one encoder made from one input column is that column's
-    relevance, and conservation carries over exactly. numpy or torch in, the same out.
+    relevance, and conservation carries over exactly. numpy or torch in, the same out; the columns are the last axis
+    (per-competitor parts, (N, K, D), are grouped per competitor).
     """
     groups = model.feature_groups
     if groups is None:
         return relevance
+    if relevance.ndim == 3:
+        rows, competitors, _ = relevance.shape
+        grouped = group_relevance(model, relevance.reshape(rows * competitors, -1))
+        return grouped.reshape(rows, competitors, -1)
     index, names = groups
     if torch.is_tensor(relevance):
         grouped = relevance.new_zeros(relevance.shape[0], len(names))

@@ -68,7 +68,8 @@ def direction_of(model, X, cluster=None, beta=None, required=False, contrast=Non
     """
     if not required and not has_direction(model):
         return None  # a family without pairwise margins has no high/low reading: none rather than a guess
-    return _numpy(direction(model, X, cluster=cluster, beta=beta, contrast=contrast, reference=reference)).astype(
+    return _numpy(direction(model, X, cluster=cluster, beta=beta, contrast=contrast, reference=reference,
+                            grouped=False)).astype(
         np.int8, copy=False)
 
 
@@ -159,7 +160,9 @@ class Explanation:
         model = neuralize(model)
         cluster = check_cluster(cluster, model.n_clusters)
         x = network_input(model, X)
-        options = dict(cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon, reference=reference)
+        # everything per network input column (one-hot categories apart), as x and the names are
+        options = dict(cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon, reference=reference,
+                       grouped=False)
         relevance, constant, labels, logits = explain_with_constant(model, x, contrast=contrast, return_logits=True,
                                                                     **options)
         labels = _numpy(labels).astype(np.int64, copy=False)

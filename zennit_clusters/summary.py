@@ -241,7 +241,7 @@ def summarize(model, X, feature_names=None, top=5, beta=None, chunk_size=None, d
     for start in range(0, n, int(chunk_size)):
         chunk = x[start:start + int(chunk_size)]
         relevance, constant, label, logits = (_numpy(value) for value in explain_with_constant(
-            model, chunk, beta=beta, return_logits=True))
+            model, chunk, beta=beta, return_logits=True, grouped=False))  # per network column, as x is
         labels[start:start + len(label)] = label
         assigned = label >= 0
         onehot = eye[label[assigned]]  # (rows, K): sums per cluster as one matrix product

@@ -235,8 +235,11 @@ def test_column_errors(wine_frame):
         explain(model, wine_frame.assign(colour='blue'))
     with pytest.raises(ValueError, match="columntransformer.*could not convert|columntransformer"):
         explain(model, wine_frame.assign(alcohol='strong'))
-    with pytest.raises(TypeError, match='not a torch tensor'):
+    with pytest.raises(ValueError, match='a torch tensor is taken as the encoded matrix'):
         explain(model, torch.zeros(3, wine_frame.shape[1]))
+    encoded = torch.as_tensor(model.encode(wine_frame))  # the encoded matrix as a tensor: explained as the network
+    np.testing.assert_allclose(explain(model, encoded, grouped=False).numpy(),
+                               explain(model, wine_frame, grouped=False).to_numpy(), rtol=1e-12, atol=1e-12)
     numbers = wine_frame.drop(columns=['colour', 'region'])
     scaled = make_pipeline(StandardScaler(), _km()).fit(numbers)
     with pytest.raises(TypeError, match=r"column\(s\) 'alcohol' \(\w+\) do not hold numbers"):

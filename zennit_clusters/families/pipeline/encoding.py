@@ -50,8 +50,13 @@ class Encoding:
         if not self.steps:
             return check_columns(X, self.feature_names_in_, numeric=True)
         if torch.is_tensor(X):
-            raise TypeError(f'this pipeline encodes its input in numpy/pandas first ({self._step_names()}); pass a '
-                            'DataFrame or an array, not a torch tensor (or explain model.encode(X) as a tensor).')
+            # a tensor is the encoded matrix, as the torch module's forward takes it
+            if X.dim() != 2 or X.shape[1] != len(self.names_out):
+                raise ValueError(f'a torch tensor is taken as the encoded matrix ({len(self.names_out)} columns, '
+                                 f'model.get_feature_names_out()), got shape {tuple(X.shape)}; this pipeline encodes '
+                                 f'its input in numpy/pandas first ({self._step_names()}): pass a DataFrame or an '
+                                 'array of the columns it was fitted on.')
+            return X
         if is_dataframe(X):
             X = check_columns(X, self.feature_names_in_, numeric=False)
         elif self.feature_names_in_ is not None:
