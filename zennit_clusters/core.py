@@ -92,6 +92,25 @@ class NeuralizedModel:
         """The (N, K) evidence ``f_c(x)`` of a float tensor; the forward pass unless a family has a cheaper form."""
         return self(x)
 
+    @property
+    def evidence_row_elements(self):
+        """The widest per-row intermediate of :meth:`evidence`, in elements (the layered forward's (K, K - 1)
+        margins unless a family says otherwise); the chunked passes size their chunks by it."""
+        return self.n_clusters * self.n_clusters
+
+    def predict(self, X, chunk_size=None):
+        """Each row's cluster, in row chunks: memory beyond X and the labels stays O(chunk) for any N, where
+        ``model(x).argmax(1)`` holds the layered forward's intermediates for all rows at once.
+        See :func:`zennit_clusters.api.predict`."""
+        from .api import predict
+        return predict(self, X, chunk_size)
+
+    def predict_evidence(self, X, chunk_size=None, out=None):
+        """The (N, K) evidence of every row of X (array or tensor), in row chunks: ``model(x)`` in bounded
+        memory. See :func:`zennit_clusters.api.predict_evidence`."""
+        from .api import predict_evidence
+        return predict_evidence(self, X, chunk_size, out)
+
 
 class CentredFrameLayer(torch.nn.Module):
     """Base of the layers that compute in the centred frame: they hold its origin as the buffer ``origin``.

@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 import torch
 
-__all__ = ['as_feature_tensor', 'check_training_data', 'check_finite_rows', 'check_cluster', 'check_n_features',
+__all__ = ['as_feature_tensor', 'check_training_data', 'check_finite_values', 'check_finite_rows', 'check_cluster', 'check_n_features',
            'check_beta', 'check_gamma', 'check_fitted', 'check_dense_values', 'check_explainer_input',
            'check_layer_input', 'check_output_buffer', 'overlaps', 'frame_origin', 'sign_epsilon', 'sign_stabiliser',
            'tie_threshold', 'tie_relative', 'tie_stabiliser']
@@ -92,9 +92,23 @@ def check_training_data(X, n_features, name='X (training data)'):
     """Training data as a float64 tensor of shape (n_samples, n_features), every value finite; else a clear error."""
     x, _ = as_feature_tensor(X, n_features, name=name)
     x = x.to(torch.float64)
-    if not bool(torch.isfinite(x).all()):
-        check_finite_rows(x, x, name=name)
+    check_finite_values(x, name)
     return x
+
+
+#: at most this many elements per pass of :func:`check_finite_values` (bounded memory for any number of rows)
+_FINITE_BLOCK = 1 << 22
+
+
+def check_finite_values(x, name='X', offset=0):
+    """Raise ValueError naming the first row of ``x`` (N, D) with NaN or infinity; checked in row blocks, so that
+    the boolean mask never has the size of ``x``."""
+    rows = max(1, _FINITE_BLOCK // max(1, x.shape[1]))
+    for start in range(0, x.shape[0], rows):
+        block = x[start:start + rows]
+        finite = torch.isfinite(block).all(1)
+        if not bool(finite.all()):
+            check_finite_rows(block, block, name=name, offset=offset + start, finite=finite)
 
 
 def check_finite_rows(x, values, name='X', offset=0, finite=None):

@@ -35,6 +35,14 @@ class NeuralizedPipeline(StackedModel, torch.nn.Sequential, NeuralizedModel):
     def n_features_in_(self):
         return self.scaling.offset.shape[0]
 
+    def evidence(self, x):
+        """The head's evidence on the scaled input (its cheaper form, where it has one)."""
+        return self.head.evidence(self.scaling(x))
+
+    @property
+    def evidence_row_elements(self):
+        return self.n_features_in_ + self.head.evidence_row_elements
+
     @property
     def cluster_centers(self):
         """(K, D) cluster centres in input (unscaled) coordinates."""
