@@ -86,14 +86,20 @@ def resolve_beta(model, X=None, beta=None, rows=None):
     if X is None:
         if fixed is not None:
             return float(fixed)
-        total, count = _evidence_total(model, model.cluster_centers.to(torch.float64), 'X (training data)')
+        total, count = evidence_total(model, model.cluster_centers.to(torch.float64), 'X (training data)')
     else:
         # checked even where it sets nothing: bad training data is an error, not ignored
         x, _ = as_feature_tensor(X, model.n_features_in_, name='X (training data)')
         if fixed is not None:
             check_finite_values(x, 'X (training data)')
             return float(fixed)
-        total, count = _evidence_total(model, x, 'X (training data)', rows)
+        total, count = evidence_total(model, x, 'X (training data)', rows)
+    return beta_of_total(total, count)
+
+
+def beta_of_total(total, count):
+    """The heuristic ``1 / mean f_c`` from the sum of the rows' largest evidence and their number (a sum kept per
+    chunk, or per block of a distributed collection); 0 where there is no scale to take."""
     mean_evidence = total / count if count else math.nan
     if not mean_evidence > 0 or not math.isfinite(1.0 / mean_evidence):
         # every point on a boundary (e.g. all centroids identical): no scale to take; split evenly
@@ -101,7 +107,7 @@ def resolve_beta(model, X=None, beta=None, rows=None):
     return 1.0 / mean_evidence
 
 
-def _evidence_total(model, x, name, rows=None):
+def evidence_total(model, x, name, rows=None):
     """Sum over the rows of ``x`` (those of the mask ``rows``) of the largest evidence in float64, and their number."""
     total = 0.0
     mask = None if rows is None else torch.as_tensor(np.asarray(rows, dtype=bool))
