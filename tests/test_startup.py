@@ -17,7 +17,8 @@ HEAVY = ('zennit', 'torchvision', 'onnx', 'onnxruntime', 'onnxscript', 'torch._d
 def _loaded(code):
     probe = f'{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))'
     result = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, timeout=300, cwd=ROOT,
-                            env=dict(os.environ, PYTHONPATH=ROOT))
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                                p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)))
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
