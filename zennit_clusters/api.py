@@ -11,10 +11,10 @@ import torch
 
 from .core import NeuralizedModel, converter_for, data_adapter_for, explainer_type_for, supported_types
 from .validation import (as_feature_tensor, check_beta, check_cluster, check_contrast, check_finite_rows,
-                         check_output_buffer, check_reference, check_training_data, is_dataframe)
+                         check_finite_values, check_output_buffer, check_reference, is_dataframe)
 
 __all__ = ['neuralize', 'resolve_beta', 'supported_types', 'make_explainer', 'explain', 'explain_with_constant',
-           'direction', 'group_relevance', 'CHUNK_ELEMENTS']
+           'direction', 'group_relevance', 'predict', 'predict_evidence', 'evidence_chunks', 'CHUNK_ELEMENTS']
 
 #: rows per chunk in :func:`explain`, scaled by the row width: 16 MB of float32 input. The compiled k-means kernel
 #: keeps nothing of a chunk's size; the torch path holds three (rows, D) intermediates.
@@ -79,30 +79,135 @@ def neuralize(estimator, X=None, beta=None):
     )
 
 
-def resolve_beta(model, X=None, beta=None):
+def resolve_beta(model, X=None, beta=None, rows=None):
     """The default soft-min stiffness of a freshly neuralized model (see :func:`neuralize`).
 
-    It depends only on the model and its training data, never on a batch being explained.
+    It depends only on the model and its training data, never on a batch being explained. The evidence over the
+    training data is computed in row chunks with a running sum, so that memory beyond X stays O(chunk) for any
+    number of rows (a float32 X is converted to float64 a chunk at a time, never as a whole). ``rows``, a boolean
+    mask over X's rows, restricts the mean to those rows (a partition's non-noise points) without copying them;
+    every row of X is checked all the same.
     """
     beta = check_beta(beta)
-    if X is not None:  # checked even where it sets nothing: bad training data is an error, not ignored
-        x = check_training_data(model.encode(X), model.n_features_in_)
-    if beta is not None:
-        return beta
-    if model.default_beta is not None:
-        # a model with a stiffness of its own (a mixture's posterior is a soft-min with beta = 1)
-        return float(model.default_beta)
+    fixed = beta if beta is not None else model.default_beta
     if X is None:
-        x = model.cluster_centers.to(torch.float64)
-    with torch.no_grad():
-        # models whose layered forward is costly (member-point networks: M^2 pairs per row) have a cheaper evidence()
-        evidence = model.evidence(x)
-    check_finite_rows(x, evidence, name='X (training data)')
-    mean_evidence = float(evidence.max(1).values.mean())
+        if fixed is not None:
+            return float(fixed)
+        total, count = evidence_total(model, model.cluster_centers.to(torch.float64), 'X (training data)')
+    else:
+        # checked even where it sets nothing: bad training data is an error, not ignored
+        x, _ = as_feature_tensor(model.encode(X), model.n_features_in_, name='X (training data)')
+        if fixed is not None:
+            check_finite_values(x, 'X (training data)')
+            return float(fixed)
+        total, count = evidence_total(model, x, 'X (training data)', rows)
+    return beta_of_total(total, count)
+
+
+def beta_of_total(total, count):
+    """The heuristic ``1 / mean f_c`` from the sum of the rows' largest evidence and their number (a sum kept per
+    chunk, or per block of a distributed collection); 0 where there is no scale to take."""
+    mean_evidence = total / count if count else math.nan
     if not mean_evidence > 0 or not math.isfinite(1.0 / mean_evidence):
         # every point on a boundary (e.g. all centroids identical): no scale to take; split evenly
         return 0.0
     return 1.0 / mean_evidence
+
+
+def evidence_total(model, x, name, rows=None):
+    """Sum over the rows of ``x`` (those of the mask ``rows``) of the largest evidence in float64, and their number."""
+    total = 0.0
+    mask = None if rows is None else torch.as_tensor(np.asarray(rows, dtype=bool))
+    for start, chunk, evidence in evidence_chunks(model, x, dtype=torch.float64, name=name):
+        best = evidence.max(1).values
+        if mask is not None:
+            best = best[mask[start:start + len(best)]]
+        total += float(best.sum())
+    return total, x.shape[0] if mask is None else int(mask.sum())
+
+
+def evidence_chunks(model, x, chunk_size=None, dtype=None, name='X'):
+    """Yield ``(start, chunk, evidence)`` over row chunks of a feature tensor: the one loop behind every pass
+    that needs only the (N, K) evidence (the default stiffness, :meth:`NeuralizedModel.predict`).
+
+    Each chunk is cast to ``dtype`` (default its own), its evidence is checked to be finite (the first row with
+    NaN or infinity is named, counted in X's rows), and the evidence comes from the model's ``evidence`` (O(N K) for k-means where
+    the layered forward holds (N, K, K - 1) margins). Rows per chunk: :data:`CHUNK_ELEMENTS` over the widest
+    per-row intermediate the model declares (``evidence_row_elements``).
+    """
+    model_dtype = dtype if dtype is not None else x.dtype
+    if chunk_size is None:
+        width = max(x.shape[1], model.n_clusters, int(getattr(model, 'evidence_row_elements', 0)))
+        chunk_size = max(1, CHUNK_ELEMENTS // width)
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f'chunk_size must be a positive int, got {chunk_size!r}.')
+    with torch.no_grad():
+        for start in range(0, x.shape[0], chunk_size):
+            chunk = x[start:start + chunk_size].to(model_dtype)
+            evidence = model.evidence(chunk)
+            # NaN or infinity in a row of x makes its evidence non-finite: the small array is checked
+            check_finite_rows(chunk, evidence, name=name, offset=start)
+            yield start, chunk, evidence
+
+
+def predict(model, X, chunk_size=None):
+    """Each row's cluster from the neuralized network, in row chunks (bounded memory for any N).
+
+    Parameters
+    ----------
+    model : NeuralizedModel or fitted estimator
+    X : array-like or torch.Tensor of shape (n_samples, n_features)
+        Finite values (NaN or infinity is refused, naming the row).
+    chunk_size : int, optional
+        Rows per pass; default :data:`CHUNK_ELEMENTS` over the model's widest per-row intermediate.
+
+    Returns
+    -------
+    labels : int64 array of shape (n_samples,)
+        The argmax of the evidence (the estimator's ``predict``); -1 for noise where the model has a noise
+        rule. numpy for numpy X, a tensor on X's device for a tensor.
+    """
+    model = neuralize(model)
+    x, from_numpy = as_feature_tensor(model.encode(X), model.n_features_in_)
+    labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    for start, _, evidence in evidence_chunks(model, x, chunk_size):
+        label = evidence.argmax(1)
+        if model.noise_radius is not None:
+            label = torch.where(evidence.amax(1) < 0, torch.full_like(label, -1), label)
+        labels[start:start + len(label)] = label
+    return labels.numpy() if from_numpy else labels
+
+
+def predict_evidence(model, X, chunk_size=None, out=None):
+    """The (n_samples, n_clusters) evidence ``f_c(x)`` of every row, in row chunks: ``model(x)`` without the
+    layered forward's (N, K, K - 1) intermediates, for inputs of any size.
+
+    Parameters
+    ----------
+    model, X, chunk_size
+        As for :func:`predict`.
+    out : array or tensor of shape (n_samples, n_clusters), optional
+        Where to write the evidence (X's float dtype; numpy for numpy X).
+
+    Returns
+    -------
+    evidence : array of shape (n_samples, n_clusters), X's float dtype
+    """
+    model = neuralize(model)
+    x, from_numpy = as_feature_tensor(model.encode(X), model.n_features_in_)
+    shape = (x.shape[0], model.n_clusters)
+    if out is None:
+        result = torch.empty(shape, dtype=x.dtype, device=x.device)
+    else:
+        result = torch.from_numpy(out) if from_numpy and isinstance(out, np.ndarray) else out
+        if not torch.is_tensor(result) or tuple(result.shape) != shape or result.dtype != x.dtype:
+            raise ValueError(f'out must be an array of shape {shape} and dtype {x.dtype}, got '
+                             f'{type(out).__name__} {tuple(getattr(out, "shape", ()))} {getattr(out, "dtype", None)}.')
+    for start, _, evidence in evidence_chunks(model, x, chunk_size):
+        result[start:start + evidence.shape[0]] = evidence
+    if out is not None:
+        return out
+    return result.numpy() if from_numpy else result
 
 
 def make_explainer(model, cluster=None, beta=None, epsilon=None, output='relevance'):
@@ -239,7 +344,7 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
         raise ValueError('out holds the relevance of the network\'s input columns, but grouped=True sums them onto '
                          f'the {model.n_columns_in_} input columns; pass grouped=False with out.')
     relevance, _, labels, logits = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, False, out,
-                                                      **options)
+                                                      keep_logits=return_logits, **options)
     relevance = relevance if out is None else out  # the caller's own object, not a view of it
     relevance, labels, logits, _ = _as_user_results(model, X, relevance, labels, logits, None, grouped)
     if return_logits:
@@ -352,10 +457,11 @@ def direction(model, X, cluster=None, contrast=None, beta=None, reference=None, 
 
 
 def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_constant, out=None, contrast=None,
-                       reference=None, output='relevance'):
+                       reference=None, output='relevance', keep_logits=True):
     """Run a model's closed-form explainer over X in row chunks; the one loop behind explain(),
     explain_with_constant() and direction(). Returns (relevance, constant or None, labels, logits), numpy for
-    numpy X."""
+    numpy X; labels and logits are None unless ``keep_logits`` (otherwise they live a chunk at a time: memory
+    beyond X and the relevance stays O(chunk))."""
     model = neuralize(model)
     explainer = make_explainer(model, cluster=cluster, beta=beta, epsilon=epsilon, output=output)
     x, from_numpy = as_feature_tensor(model.encode(X), model.n_features_in_)
@@ -385,31 +491,37 @@ def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_consta
     else:
         relevance = torch.empty(x.shape, dtype=torch.int8, device=x.device)
     constant = torch.zeros(relevance.shape[:-1], dtype=x.dtype, device=x.device) if with_constant else None
-    logits = torch.empty(x.shape[0], model.n_clusters, dtype=x.dtype, device=x.device)
-    labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    n_kept = x.shape[0] if keep_logits else min(x.shape[0], chunk_size)
+    logits = torch.empty(n_kept, model.n_clusters, dtype=x.dtype, device=x.device)
+    labels = torch.empty(n_kept, dtype=torch.long, device=x.device)
     noise_free = model.noise_radius is None
     with torch.no_grad():
         for start in range(0, x.shape[0], chunk_size):
             rows = slice(start, start + chunk_size)
             chunk = x[rows].contiguous()  # a no-op for row chunks of contiguous X; the compiled code needs it
+            # where the (N, K) logits are returned, chunk rows of them; otherwise one chunk's buffer, reused
+            kept = rows if keep_logits else slice(0, chunk.shape[0])
             if with_constant:  # zero for explainers without a constant term (centroid and member models)
-                labels[rows], logits[rows], relevance[rows], constant[rows] = explainer.forward_with_constant(
+                labels[kept], logits[kept], relevance[rows], constant[rows] = explainer.forward_with_constant(
                     chunk, **{name: value[rows] for name, value in row_options.items()})
             elif row_options or output != 'relevance':
                 options = {name: value[rows] for name, value in row_options.items()}
-                labels[rows], logits[rows], relevance[rows] = explainer(chunk, **options)
+                labels[kept], logits[kept], relevance[rows] = explainer(chunk, **options)
             elif explainer.writes_out:  # straight into the result, where the explainer can
-                labels[rows], logits[rows], written = explainer(chunk, out=relevance[rows])
+                labels[kept], logits[kept], written = explainer(chunk, out=relevance[rows])
                 if written.data_ptr() != relevance[rows].data_ptr():
                     relevance[rows] = written
             else:
-                labels[rows], logits[rows], relevance[rows] = explainer(chunk)
+                labels[kept], logits[kept], relevance[rows] = explainer(chunk)
             # label -1 marks non-finite rows, and also noise where the model has a noise rule (DBSCAN)
-            finite = labels[rows] >= 0 if noise_free else torch.isfinite(logits[rows].sum(1))
-            check_finite_rows(chunk, logits[rows], offset=start, finite=finite)
+            finite = labels[kept] >= 0 if noise_free else torch.isfinite(logits[kept].sum(1))
+            check_finite_rows(chunk, logits[kept], offset=start, finite=finite)
 
+    if not keep_logits:
+        labels = logits = None
     if from_numpy:
-        relevance, labels, logits = relevance.numpy(), labels.numpy(), logits.numpy()
+        relevance = relevance.numpy()
+        labels, logits = (None, None) if labels is None else (labels.numpy(), logits.numpy())
         constant = None if constant is None else constant.numpy()
     return relevance, constant, labels, logits
 
@@ -460,8 +572,9 @@ def _as_user_results(model, X, relevance, labels, logits, constant, grouped):
     if not is_dataframe(X):
         return relevance, labels, logits, constant
     import pandas as pd
-    labels = pd.Series(labels, index=X.index, name='label')
-    logits = pd.DataFrame(logits, index=X.index, columns=pd.RangeIndex(logits.shape[1]))
+    if labels is not None:  # None where explain() did not keep them (return_logits=False)
+        labels = pd.Series(labels, index=X.index, name='label')
+        logits = pd.DataFrame(logits, index=X.index, columns=pd.RangeIndex(logits.shape[1]))
     if relevance.ndim == 3:  # per-competitor parts (and their constants) stay arrays: no frame holds (N, K, D)
         return relevance, labels, logits, constant
     if model.feature_names_in_ is None and model.feature_groups is None and len(X.columns) == relevance.shape[1]:

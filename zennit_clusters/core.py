@@ -154,6 +154,24 @@ def _frame_to_tensor(model, args):
     if args and is_dataframe(args[0]):
         return (as_feature_tensor(model.encode(args[0]), model.n_features_in_)[0],) + tuple(args[1:])
     return None
+    @property
+    def evidence_row_elements(self):
+        """The widest per-row intermediate of :meth:`evidence`, in elements (the layered forward's (K, K - 1)
+        margins unless a family says otherwise); the chunked passes size their chunks by it."""
+        return self.n_clusters * self.n_clusters
+
+    def predict(self, X, chunk_size=None):
+        """Each row's cluster, in row chunks: memory beyond X and the labels stays O(chunk) for any N, where
+        ``model(x).argmax(1)`` holds the layered forward's intermediates for all rows at once.
+        See :func:`zennit_clusters.api.predict`."""
+        from .api import predict
+        return predict(self, X, chunk_size)
+
+    def predict_evidence(self, X, chunk_size=None, out=None):
+        """The (N, K) evidence of every row of X (array or tensor), in row chunks: ``model(x)`` in bounded
+        memory. See :func:`zennit_clusters.api.predict_evidence`."""
+        from .api import predict_evidence
+        return predict_evidence(self, X, chunk_size, out)
 
 
 class CentredFrameLayer(torch.nn.Module):

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 __all__ = ['is_dataframe', 'check_columns', 'column_mismatch', 'as_feature_tensor', 'check_training_data',
-           'check_sparse_input', 'check_finite_rows', 'check_cluster', 'check_n_features',
+           'check_sparse_input', 'check_finite_values', 'check_dask_array', 'check_dask_frame', 'check_finite_rows',
+           'check_cluster', 'check_n_features',
            'check_beta', 'check_gamma', 'check_fitted', 'check_dense_values', 'check_explainer_input',
            'check_layer_input', 'check_output_buffer', 'overlaps', 'frame_origin', 'sign_epsilon', 'sign_stabiliser',
            'tie_threshold', 'tie_relative', 'tie_stabiliser', 'check_contrast', 'check_reference',
@@ -107,6 +108,41 @@ def check_n_features(x, n_features, name='X'):
         raise ValueError(f'{name} has 0 samples; at least 1 is required.')
 
 
+def check_dask_array(X, n_features, name='X'):
+    """The float dtype a dask array's blocks are explained in; a clear error for what cannot be explained block by
+    block: not 2-d, an unknown or wrong width, chunks along the features, values that are not real numbers."""
+    if X.ndim != 2:
+        raise ValueError(f'{name} must be a 2-d dask array of shape (n_samples, {n_features}), got {X.ndim}-d of '
+                         f'shape {X.shape}.')
+    if X.shape[1] != X.shape[1] or X.shape[1] != n_features:  # NaN: width unknown
+        raise ValueError(f'{name} has {X.shape[1]} features, but the model was fitted on {n_features} features.')
+    if X.numblocks[1] != 1:
+        raise ValueError(f'{name} is chunked along its features (column chunks {X.chunks[1]}): each row must lie in '
+                         f'one block. Rechunk it with X.rechunk({{1: -1}}).')
+    return _explained_dtype(np.dtype(X.dtype), name)
+
+
+def check_dask_frame(X, n_features, name='X'):
+    """The float dtype a dask DataFrame's partitions are explained in: one numeric column per feature."""
+    columns = list(X.columns)
+    if len(columns) != n_features:
+        raise ValueError(f'{name} has {len(columns)} columns, but the model was fitted on {n_features} features '
+                         '(the columns are the features, in order: select them first, X[feature_names]).')
+    bad = [f'{column!r} ({dtype})' for column, dtype in X.dtypes.items()
+           if not isinstance(dtype, np.dtype) or dtype.kind not in 'biuf']
+    if bad:
+        raise TypeError(f'{name} must hold real numbers in every column; got {", ".join(bad)}.')
+    return _explained_dtype(np.result_type(*X.dtypes), name)
+
+
+def _explained_dtype(dtype, name):
+    if dtype.kind not in 'biuf':
+        raise TypeError(f'{name} must hold real numbers, got dtype {dtype}.')
+    if dtype.kind in 'biu':
+        return np.dtype(np.float64)
+    return np.dtype(np.float32) if dtype.itemsize <= 4 else np.dtype(np.float64)
+
+
 def as_feature_tensor(X, n_features, name='X'):
     """Turn array-like input into a floating-point torch tensor without copying where possible.
 
@@ -199,9 +235,23 @@ def check_training_data(X, n_features, name='X (training data)'):
     """Training data as a float64 tensor of shape (n_samples, n_features), every value finite; else a clear error."""
     x, _ = as_feature_tensor(X, n_features, name=name)
     x = x.to(torch.float64)
-    if not bool(torch.isfinite(x).all()):
-        check_finite_rows(x, x, name=name)
+    check_finite_values(x, name)
     return x
+
+
+#: at most this many elements per pass of :func:`check_finite_values` (bounded memory for any number of rows)
+_FINITE_BLOCK = 1 << 22
+
+
+def check_finite_values(x, name='X', offset=0):
+    """Raise ValueError naming the first row of ``x`` (N, D) with NaN or infinity; checked in row blocks, so that
+    the boolean mask never has the size of ``x``."""
+    rows = max(1, _FINITE_BLOCK // max(1, x.shape[1]))
+    for start in range(0, x.shape[0], rows):
+        block = x[start:start + rows]
+        finite = torch.isfinite(block).all(1)
+        if not bool(finite.all()):
+            check_finite_rows(block, block, name=name, offset=offset + start, finite=finite)
 
 
 def check_finite_rows(x, values, name='X', offset=0, finite=None):

@@ -91,6 +91,20 @@ class CheckResult:
         return text + ('' if self.passed else '; ' + '; '.join(self.failures))
 
 
+#: probe rows per run of the graph: the graph's intermediates (the (rows, K, K - 1) margins of k-means) stay this
+#: many rows whatever the number of probe rows
+SESSION_ROWS = 1 << 14
+
+
+def run_in_chunks(session, names, x, rows=None):
+    """The graph's outputs on ``x``, run ``rows`` (default :data:`SESSION_ROWS`) rows at a time, concatenated."""
+    rows = SESSION_ROWS if rows is None else rows
+    if len(x) <= rows:
+        return dict(zip(names, session.run(None, {INPUT_NAME: x})))
+    parts = [session.run(None, {INPUT_NAME: x[start:start + rows]}) for start in range(0, len(x), rows)]
+    return {name: np.concatenate([part[i] for part in parts]) for i, name in enumerate(names)}
+
+
 def _first(mask):
     return int(np.flatnonzero(mask)[0])
 
@@ -194,7 +208,7 @@ def check_graph(graph, model_or_estimator, X=None, execution_provider='cpu', see
         raise ExportCheckError(f'the {len(X)} probe rows all hold NaN or infinity; nothing to check the graph on.')
 
     found = measure(model, beta, x64, dtype.name, seed)
-    got = dict(zip(names, session.run(None, {INPUT_NAME: x_graph})))
+    got = run_in_chunks(session, names, x_graph)
     expected_shapes = {'label': (len(X),), 'logits': (len(X), n_clusters), 'relevance': (len(X), n_features),
                        'parts': (len(X), n_clusters, n_features)}
     for name, array in got.items():

@@ -46,27 +46,41 @@ def evidence_function(model):
     dtype = tensors[0].dtype if tensors else torch.float64
     device = tensors[0].device if tensors else torch.device('cpu')
 
+    from ..core import NeuralizedModel
+    # a neuralized model's evidence() is its cheaper form (O(N K) for k-means, no (N, K, K - 1) margins)
+    forward = model.evidence if isinstance(model, NeuralizedModel) else model
+
     def from_module(Z):
         with torch.no_grad():
-            out = model(torch.as_tensor(np.asarray(Z), dtype=dtype, device=device))
+            out = forward(torch.as_tensor(np.asarray(Z), dtype=dtype, device=device))
         return out.detach().to(device='cpu', dtype=torch.float64).numpy()
     return from_module
 
 
 def _as_array(X, name, n_features=None):
+    """X as a 2-d numpy array of real numbers in its own float dtype (integers become float64); no copy of a float
+    array: the functions below cast row chunks to float64 as they go, so that memory beyond X stays O(chunk)."""
     if torch.is_tensor(X):
         X = X.detach().cpu().numpy()
     X = np.asarray(X)
     if X.dtype.kind not in 'biuf':
         raise TypeError(f'{name} must hold real numbers, got an array of dtype {X.dtype}.')
-    X = X.astype(np.float64)
+    if X.dtype.kind != 'f' or X.dtype == np.float16:
+        X = X.astype(np.float64)
     if X.ndim != 2:
         raise ValueError(f'{name} must be 2-d of shape (n_samples, n_features), got shape {X.shape}.')
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f'{name} has {X.shape[1]} features, expected {n_features}.')
-    if not np.isfinite(X).all():
-        raise ValueError(f'{name} contains NaN or infinity.')
+    rows = max(1, BATCH_SIZE * 64 // max(1, X.shape[1]))
+    for start in range(0, X.shape[0], rows):  # in blocks: no (N, D) mask
+        if not np.isfinite(X[start:start + rows]).all():
+            raise ValueError(f'{name} contains NaN or infinity.')
     return X
+
+
+def _rows64(X, rows):
+    """Rows of X as float64 (a copy of those rows only)."""
+    return np.asarray(X[rows], dtype=np.float64)
 
 
 def _check_evidence(E, n_rows):
@@ -124,31 +138,32 @@ def _progress(total, enabled, desc):
     return Silent()
 
 
-def _perturbed_evidence(fn, X, ranks, counts, clusters, values, batch_size, bar):
+def _perturbed_evidence(fn, X, attributions, descending, counts, clusters, values, batch_size, bar):
     """Evidence ``f_c`` (N, S) of each point's cluster after removing its ``counts[s]`` first-ranked features.
 
-    ``ranks[i, j]`` is the position of feature j in point i's removal order. The perturbed inputs of
-    several steps are stacked into one call of ``fn`` while they fit in ``batch_size`` rows.
+    Rows go in chunks of ``batch_size``; each chunk's removal order (:func:`_ranks`) is computed once for all its
+    steps, and the perturbed inputs of several steps are stacked into one call of ``fn`` while they fit in
+    ``batch_size`` rows. Memory beyond X and the result is O(batch_size).
     """
     n_rows = X.shape[0]
     out = np.empty((n_rows, len(counts)))
     chunk = max(1, min(n_rows, batch_size))
-    tasks = [(s, slice(a, min(a + chunk, n_rows))) for s in range(len(counts)) for a in range(0, n_rows, chunk)]
     per_call = max(1, batch_size // chunk)
-    for start in range(0, len(tasks), per_call):
-        group = tasks[start:start + per_call]
-        inputs = []
-        for s, rows in group:
-            x = X[rows]
-            removed = ranks[rows] < counts[s]
-            inputs.append(np.where(removed, values(rows, x, removed), x))
-        evidence = _check_evidence(np.asarray(fn(np.concatenate(inputs))), sum(len(z) for z in inputs))
-        offset = 0
-        for (s, rows), z in zip(group, inputs):
-            n = len(z)
-            out[rows, s] = evidence[offset + np.arange(n), clusters[rows]]
-            offset += n
-        bar.update(len(group))
+    for first in range(0, n_rows, chunk):
+        rows = slice(first, min(first + chunk, n_rows))
+        x = _rows64(X, rows)
+        ranks = _ranks(_rows64(attributions, rows), descending)
+        for start in range(0, len(counts), per_call):
+            steps = range(start, min(start + per_call, len(counts)))
+            inputs = []
+            for s in steps:
+                removed = ranks < counts[s]
+                inputs.append(np.where(removed, values(rows, x, removed), x))
+            evidence = _check_evidence(np.asarray(fn(np.concatenate(inputs))), sum(len(z) for z in inputs))
+            n = len(x)
+            for offset, s in enumerate(steps):
+                out[rows, s] = evidence[offset * n + np.arange(n), clusters[rows]]
+            bar.update(len(steps))
     return out
 
 
@@ -243,10 +258,19 @@ def _setup(model, X, attributions, clusters, removal, X_reference, n_neighbors):
         if attributions.shape != X.shape:
             raise ValueError(f'attributions must have the shape of X {X.shape}, got {attributions.shape}.')
     X_reference = X if X_reference is None else _as_array(X_reference, 'X_reference', X.shape[1])
-    evidence = _check_evidence(np.asarray(fn(X)), X.shape[0])
+    # each point's assigned cluster, from the evidence in row chunks (never all N x K at once)
+    assigned, n_clusters = [], None
+    for start in range(0, X.shape[0], BATCH_SIZE):
+        rows = slice(start, start + BATCH_SIZE)
+        evidence = _check_evidence(np.asarray(fn(_rows64(X, rows))), len(X[rows]))
+        n_clusters = evidence.shape[1]
+        if clusters is None:
+            assigned.append(evidence.argmax(1))
+    if n_clusters is None:
+        n_clusters = _check_evidence(np.asarray(fn(np.zeros((0, X.shape[1])))), 0).shape[1]
     if clusters is None:
-        clusters = evidence.argmax(1)
-    clusters = _check_clusters(clusters, X.shape[0], evidence.shape[1])
+        clusters = np.concatenate(assigned) if assigned else np.zeros(0, dtype=np.int64)
+    clusters = _check_clusters(clusters, X.shape[0], n_clusters)
     values = removal_values(removal, X, X_reference, n_neighbors)
     return fn, X, attributions, clusters, values
 
@@ -298,8 +322,8 @@ def removal_curves(model, X, attributions, clusters=None, removal='mean', steps=
     n_tasks = len(counts) * math.ceil(X.shape[0] / min(X.shape[0], batch_size))
     bar = _progress(2 * n_tasks, progress, f'removal ({removal_name(removal)})')
     try:
-        curves = [_perturbed_evidence(fn, X, _ranks(attributions, descending), counts, clusters, values,
-                                      batch_size, bar) for descending in (True, False)]
+        curves = [_perturbed_evidence(fn, X, attributions, descending, counts, clusters, values, batch_size, bar)
+                  for descending in (True, False)]
     finally:
         bar.close()
     return RemovalCurves(counts, X.shape[1], curves[0], curves[1], clusters, removal_name(removal), normalize)
@@ -329,18 +353,17 @@ def fraction_leaving(model, X, attributions, k, clusters=None, removal='mean', X
     ks = np.atleast_1d(np.asarray(k))
     if ks.ndim != 1 or ks.dtype.kind not in 'iu' or (ks < 0).any() or (ks > X.shape[1]).any():
         raise ValueError(f'k must be an int or ints in [0, {X.shape[1]}], got {k!r}.')
-    ranks = _ranks(attributions, True)
-    leaving = np.empty(len(ks))
+    left = np.zeros(len(ks), dtype=np.int64)
     chunk = max(1, min(X.shape[0], batch_size))
-    for i, count in enumerate(ks):
-        left = 0
-        for start in range(0, X.shape[0], chunk):
-            rows = slice(start, start + chunk)
-            x = X[rows]
-            removed = ranks[rows] < count
+    for start in range(0, X.shape[0], chunk):  # row chunks outside: each chunk's ranks once, O(chunk) memory
+        rows = slice(start, start + chunk)
+        x = _rows64(X, rows)
+        ranks = _ranks(_rows64(attributions, rows), True)
+        for i, count in enumerate(ks):
+            removed = ranks < count
             evidence = _check_evidence(np.asarray(fn(np.where(removed, values(rows, x, removed), x))), len(x))
-            left += int((evidence.argmax(1) != clusters[rows]).sum())
-        leaving[i] = left / X.shape[0]
+            left[i] += int((evidence.argmax(1) != clusters[rows]).sum())
+    leaving = left / X.shape[0]
     return float(leaving[0]) if scalar else leaving
 
 

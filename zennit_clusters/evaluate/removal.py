@@ -72,13 +72,14 @@ def removal_values(removal, X, X_reference, n_neighbors):
     """A function ``(rows, x, removed) -> values`` giving what removed features become."""
     if isinstance(removal, str):
         if removal == 'mean':
-            mean = X_reference.mean(0)
+            mean = X_reference.mean(0, dtype=np.float64)
             return lambda rows, x, removed: mean
         if removal == 'zero':
             zero = np.zeros(X.shape[1])
             return lambda rows, x, removed: zero
         if removal == 'knn':
-            infill = _KNNInfill(X_reference, n_neighbors)
+            # the in-fill searches all reference rows: it holds a float64 copy of them (memory O(reference))
+            infill = _KNNInfill(np.asarray(X_reference, dtype=np.float64), n_neighbors)
             return lambda rows, x, removed: infill(x, removed)
         raise ValueError(f"removal must be one of {', '.join(map(repr, REMOVALS))} or an array, got {removal!r}.")
     values = np.asarray(removal, dtype=np.float64)

@@ -152,6 +152,11 @@ class NeuralizedCentroids(torch.nn.Sequential, NeuralizedModel):
         return flat_logits(scores, first, second)
 
     @property
+    def evidence_row_elements(self):
+        """(N, K) scores for k-means (:meth:`evidence`), the margin graph's pairs otherwise."""
+        return self.n_clusters if self.is_flat else max(self.n_clusters, int(self.margin.own.numel()))
+
+    @property
     def n_features_in_(self):
         return self.margin.n_features
 

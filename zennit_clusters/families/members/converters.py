@@ -21,7 +21,7 @@ import torch
 
 from ...api import resolve_beta
 from ...core import full_name
-from ...validation import check_fitted, check_gamma, check_training_data
+from ...validation import as_feature_tensor, check_finite_values, check_fitted, check_gamma
 from .layers import NeuralizedMembers
 
 __all__ = ['neuralize_partition', 'member_gamma', 'convert_partition', 'convert_kernel_kmeans', 'DEFAULT_MAX_MEMBERS',
@@ -55,14 +55,17 @@ def member_gamma(members):
 
 
 def _check_training_data(X, n_labels, what):
-    """The labelled points as float64 numpy, checked as all training data is (validation.check_training_data)."""
+    """The labelled points as numpy in their own float dtype (no float64 copy of all of X: the members are cast
+    once chosen), every value checked finite in row blocks, as all training data is."""
     if X is None:
         raise ValueError(f'a labelled partition needs the training data: neuralize(est, X=X_train) ({what} has '
                          'labels but no rule for new points; the network is built from the labelled points).')
     shape = tuple(X.shape) if hasattr(X, 'shape') else np.shape(X)
     if len(shape) != 2:
         raise ValueError(f'X must be 2-d (n_samples, n_features), got shape {shape}.')
-    X = check_training_data(X, shape[1]).cpu().numpy()
+    x, _ = as_feature_tensor(X, shape[1], name='X (training data)')
+    check_finite_values(x, 'X (training data)')
+    X = x.cpu().numpy()
     if X.shape[0] != n_labels:
         raise ValueError(f'X has {X.shape[0]} rows but there are {n_labels} labels: pass the training data the '
                          f'{what} was fitted on.')
@@ -142,7 +145,7 @@ def neuralize_partition(X, labels, *, gamma=None, beta=None, max_members=DEFAULT
     if max_members is not None and (isinstance(max_members, bool) or not isinstance(max_members, (int, np.integer))
                                     or max_members < 1):
         raise ValueError(f'max_members must be a positive int or None, got {max_members!r}.')
-    kept = X[keep]
+    kept_rows = np.flatnonzero(keep)  # rows of X, not a copy of them
 
     rng = np.random.default_rng(random_state)
     chosen = []
@@ -152,13 +155,13 @@ def neuralize_partition(X, labels, *, gamma=None, beta=None, max_members=DEFAULT
             rows = np.sort(rng.choice(rows, size=max_members, replace=False))
         chosen.append(rows)
     chosen = np.concatenate(chosen)
-    members, member_labels = kept[chosen], index[chosen]
+    members, member_labels = X[kept_rows[chosen]].astype(np.float64), index[chosen]
     _check_no_conflicts(members, member_labels, classes)
 
     gamma = member_gamma(members) if gamma is None else check_gamma(gamma)
     model = NeuralizedMembers.from_members(members, member_labels, gamma, beta=1.0, source=source,
                                            classes=classes.tolist(), relevance_gamma=relevance_gamma)
-    model.beta = resolve_beta(model, kept, beta)
+    model.beta = resolve_beta(model, X, beta, rows=None if keep.all() else keep)
     return model
 
 

@@ -279,6 +279,13 @@ class NeuralizedMembers(torch.nn.Sequential, NeuralizedModel):
         return self._with_noise(x, logits)
 
     @property
+    def evidence_row_elements(self):
+        """(N, M) member scores and (N, K, K) pooled margins of :meth:`evidence` (and the core samples' distances)."""
+        radius = getattr(self, 'radius', None)
+        cores = 0 if radius is None else int(radius.core.shape[0])
+        return int(self.margin.members.shape[0]) + self.n_clusters * self.n_clusters + cores
+
+    @property
     def members(self):
         """(M, D) float64 member points, in input coordinates."""
         return self.margin.members + self.margin.origin

@@ -208,3 +208,9 @@ class NeuralizedMixture(torch.nn.Sequential, NeuralizedModel):
     @property
     def n_features_in_(self):
         return self.ratio.n_features
+
+    @property
+    def evidence_row_elements(self):
+        """The (N, K, K - 1) log-ratios, and the (N, K, D) centred products of full covariances."""
+        extra = 2 * self.n_clusters * self.n_features_in_ if self.covariance_type == 'full' else 0
+        return self.n_clusters * self.n_clusters + extra

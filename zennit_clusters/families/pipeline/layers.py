@@ -156,6 +156,14 @@ class NeuralizedPipeline(StackedModel, torch.nn.Sequential, NeuralizedModel):
     def feature_groups(self):
         return None if self.encoding is None else self.encoding.groups
 
+    def evidence(self, x):
+        """The head's evidence on the scaled input (its cheaper form, where it has one)."""
+        return self.head.evidence(self.scaling(x))
+
+    @property
+    def evidence_row_elements(self):
+        return self.n_features_in_ + self.head.evidence_row_elements
+
     @property
     def cluster_centers(self):
         """(K, D) cluster centres in the network's input coordinates (through the scaling; a normalisation is
