@@ -127,7 +127,8 @@ def make_explainer(model, cluster=None, beta=None, epsilon=None):
     return explainer_type(model, cluster, beta, epsilon)
 
 
-def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False, out=None):
+def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False, out=None,
+            **options):
     """NEON relevance of every feature for a point's cluster evidence.
 
     Parameters
@@ -155,6 +156,10 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
         Where to write the relevance: numpy for numpy X, a tensor on X's device for a tensor, of the dtype
         the relevance has (X's float dtype), C-contiguous. Reusing one buffer across calls saves allocating
         the result, which for large X costs about as much as explaining it.
+    **options
+        Keyword arguments of the data adapter of X's container type (for a Spark DataFrame ``features_col``,
+        ``relevance_columns``, ``onnx`` ..., see :func:`zennit_clusters.families.spark.explain_dataframe`); a
+        TypeError for arrays and tensors.
 
     Returns
     -------
@@ -170,7 +175,10 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
     adapter = data_adapter_for(type(X))
     if adapter is not None:
         return adapter(model, X, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon,
-                       return_logits=return_logits, out=out)
+                       return_logits=return_logits, out=out, **options)
+    if options:
+        raise TypeError(f'explain() got unexpected keyword argument(s) {", ".join(sorted(options))} '
+                        f'(options of a data adapter; none is registered for {type(X).__name__}).')
     relevance, _, labels, logits = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, False, out)
     relevance = relevance if out is None else out  # the caller's own object, not a view of it
     if return_logits:
