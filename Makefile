@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 # the tests that go through zennit's hooks and composites, run again on zennit 1.0.0
 ZENNIT_TESTS := tests/families/centroids/test_centroid_rules.py tests/test_composites.py \
 	tests/families/pipeline/test_pipeline.py tests/families/mixture/test_mixture.py \
-	tests/families/members/test_kernel_kmeans.py tests/families/members/test_partition.py tests/families/deep/test_deep.py
+	tests/families/members/test_kernel_kmeans.py tests/families/members/test_partition.py tests/families/deep/test_deep.py \
+	tests/families/spark/test_spark_models.py
 
 COMPILED := $(wildcard zennit_clusters/compiled/*.c zennit_clusters/compiled/*.h zennit_clusters/families/*/*.c zennit_clusters/families/*/*.h)
 
@@ -37,6 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_families_mixture.py
 	$(PY) benchmarks/bench_families_kernel.py
 	$(PY) benchmarks/bench_faithfulness.py
+	$(PY) benchmarks/bench_spark.py
 
 clean:
 	rm -rf $(VENV)

@@ -252,7 +252,7 @@ def _explain_batches(shipped, spec, batches):
             labels, evidence, relevance, logits = run(x)
         elif valid.any():
             labels[valid], evidence[valid], relevance[valid], logits[valid] = run(np.ascontiguousarray(x[valid]))
-        mask = None if valid.all() else pa.array(~valid)
+        mask = None if valid.all() else ~valid  # numpy for pa.array, arrow for the list columns
         if spec['drop']:
             batch = batch.drop_columns([spec['read_col']])
         columns = [pa.array(labels), pa.array(evidence, mask=mask)]
@@ -271,7 +271,7 @@ def _list_array(values, mask):
     import pyarrow as pa
     rows, width = values.shape
     offsets = pa.array(np.arange(0, rows * width + 1, width, dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1)), mask=mask)
+    return pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1)), mask=None if mask is None else pa.array(mask))
 
 
 def _batch_matrix(batch, spec, partition, start):
