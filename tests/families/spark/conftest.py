@@ -1,6 +1,6 @@
 """One local Spark session for the whole test session (local[2], quiet, two shuffle partitions).
 
-Skipped, saying why, without pyspark (the [spark] extra), pyarrow or Java. The Python workers Spark starts run
+Tests using it skip, saying why, without pyspark (the [spark] extra), pyarrow or Java. The Python workers Spark starts run
 this interpreter with the repository root on their path, so they import the same zennit_clusters as the tests.
 """
 import os
@@ -11,16 +11,16 @@ import types
 import numpy as np
 import pytest
 
-pytest.importorskip('pyspark', reason='pyspark is not installed (pip install zennit-clusters[spark])')
-pytest.importorskip('pyarrow', reason='pyarrow is not installed (pip install zennit-clusters[spark])')
-if shutil.which('java') is None and 'JAVA_HOME' not in os.environ:
-    pytest.skip('no Java runtime (PySpark 4 needs Java 17 or later)', allow_module_level=True)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 @pytest.fixture(scope='session')
 def spark():
+    pytest.importorskip('pyspark', reason='pyspark is not installed (pip install zennit-clusters[spark])')
+    pytest.importorskip('pyarrow', reason='pyarrow is not installed (pip install zennit-clusters[spark])')
+    if shutil.which('java') is None and 'JAVA_HOME' not in os.environ:
+        pytest.skip('no Java runtime (PySpark 4 needs Java 17 or later)')
     os.environ['PYSPARK_PYTHON'] = sys.executable
     os.environ['PYTHONPATH'] = os.pathsep.join(filter(None, [ROOT, os.environ.get('PYTHONPATH')]))
     from pyspark.sql import SparkSession

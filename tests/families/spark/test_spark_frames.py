@@ -12,7 +12,8 @@ from sklearn.mixture import GaussianMixture
 
 from zennit_clusters import explain
 
-pytest.importorskip('pyspark')
+pytest.importorskip('pyspark', reason='pyspark is not installed (pip install zennit-clusters[spark])')
+pytest.importorskip('pyarrow', reason='pyarrow is not installed (pip install zennit-clusters[spark])')
 from pyspark.errors import PythonException  # noqa: E402
 
 

@@ -11,6 +11,7 @@ from sklearn.datasets import load_iris
 
 from zennit_clusters import ClusterComposite, explain, neuralize
 
+pytest.importorskip('pyspark', reason='pyspark is not installed (pip install zennit-clusters[spark])')
 clustering = pytest.importorskip('pyspark.ml.clustering')
 
 
