@@ -10,7 +10,8 @@ ZENNIT_TESTS := tests/families/centroids/test_centroid_rules.py tests/test_compo
 	tests/families/pipeline/test_pipeline.py tests/families/pipeline/test_tabular.py tests/families/mixture/test_mixture.py \
 	tests/families/members/test_kernel_kmeans.py tests/families/members/test_partition.py tests/families/deep/test_deep.py \
 	tests/families/pipeline/test_text.py \
-	tests/test_startup.py
+	tests/test_startup.py \
+	tests/families/spark/test_spark_models.py::test_cosine_network_zennit_path_agrees
 
 COMPILED := $(wildcard zennit_clusters/compiled/*.c zennit_clusters/compiled/*.h zennit_clusters/families/*/*.c zennit_clusters/families/*/*.h)
 
@@ -41,6 +42,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_faithfulness.py
 	$(PY) benchmarks/bench_text.py
 	$(PY) benchmarks/bench_summary.py
+	$(PY) benchmarks/bench_spark.py
 
 clean:
 	rm -rf $(VENV)

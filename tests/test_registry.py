@@ -14,14 +14,18 @@ from zennit_clusters.core import (Family, converter_for, families, layer_rules, 
                                   supported_types)
 
 
+#: libraries of optional extras whose types families register by name ([spark])
+OPTIONAL = ('pyspark', 'dask_ml')
+
+
 def test_every_registered_name_is_a_class_of_the_installed_libraries():
     """Converters are keyed by full type names (so that dispatch imports nothing); a library that moves a class
     must fail here, not silently stop converting it."""
     for family in families():
         for name in family.converters:
             module, _, qualname = name.rpartition('.')
-            if family.name == 'dask' and importlib.util.find_spec(module.split('.')[0]) is None:
-                continue  # an optional extra ([dask]) that is not installed
+            if module.split('.')[0] in OPTIONAL and importlib.util.find_spec(module.split('.')[0]) is None:
+                continue  # an optional extra that is not installed: its own tests skip, saying so
             resolved = importlib.import_module(module)
             for part in qualname.split('.'):
                 resolved = getattr(resolved, part)
@@ -34,7 +38,8 @@ def test_every_registered_name_is_a_class_of_the_installed_libraries():
 
 
 def test_one_family_per_folder_and_no_type_claimed_twice():
-    assert [family.name for family in families()] == ['centroids', 'mixture', 'members', 'pipeline', 'deep', 'dask']
+    assert [family.name for family in families()] == ['centroids', 'mixture', 'members', 'pipeline', 'deep', 'dask',
+                                                       'spark']
     with pytest.raises(ValueError, match='registered already'):
         register_family(Family(name='centroids'))
     with pytest.raises(ValueError, match='other families own: sklearn.cluster._kmeans.KMeans'):

@@ -251,7 +251,7 @@ def make_explainer(model, cluster=None, beta=None, epsilon=None, output='relevan
 
 
 def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, return_logits=False, out=None,
-            contrast=None, per_competitor=False, reference=None, grouped=True):
+            contrast=None, per_competitor=False, reference=None, grouped=True, **adapter_options):
     """NEON relevance of every feature for a point's cluster evidence.
 
     Parameters
@@ -300,6 +300,10 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
         "Reference points"): the explanation stays conservative and matches removal to that value. 'mean'
         is the unweighted mean of the model's cluster centres (pass the data mean as an array to use it);
         an (N, D) array is a per-point reference (e.g. a kNN in-fill). None (default) is the midpoint rule.
+    **adapter_options
+        Keyword arguments of the data adapter of X's container type (for a Spark DataFrame ``features_col``,
+        ``relevance_columns``, ``onnx`` ..., see :func:`zennit_clusters.families.spark.explain_dataframe`); a
+        TypeError for arrays, frames and tensors.
 
     Returns
     -------
@@ -335,7 +339,10 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
             raise ValueError(f'contrast, per_competitor and reference are not available for {type(encoded).__name__} '
                              'input; explain a numpy array, a DataFrame or a torch tensor.')
         return adapter(model, encoded, cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon,
-                       return_logits=return_logits, out=out)
+                       return_logits=return_logits, out=out, **adapter_options)
+    if adapter_options:
+        raise TypeError(f'explain() got unexpected keyword argument(s) {", ".join(sorted(adapter_options))} '
+                        f'(options of a data adapter; none is registered for {type(X).__name__}).')
     if contrast is not None and per_competitor:
         raise ValueError('contrast= explains one margin, per_competitor=True splits the explanation over all of '
                          'them: ask for one of the two.')

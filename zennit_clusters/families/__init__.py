@@ -3,4 +3,4 @@
 Adding a family is one new folder here (its equations, layers, rules, explainer and converters) whose
 ``__init__`` calls :func:`~zennit_clusters.core.register_family`, plus its name in the import below.
 """
-from . import centroids, mixture, members, pipeline, deep, dask  # noqa: F401  (registration order = lookup order)
+from . import centroids, mixture, members, pipeline, deep, dask, spark  # noqa: F401  (registration order = lookup order)
