@@ -115,6 +115,10 @@ def _predict(estimator, x):
     # KMeans.predict raises "Buffer dtype mismatch" unless X has the centroids' dtype
     dtype = centres.dtype if isinstance(centres, np.ndarray) and centres.dtype.kind == 'f' else np.float64
     x = x.astype(dtype)
+    if type(estimator).__module__.startswith('pyspark.'):
+        # a pyspark.ml model's predict takes one ml Vector (its batch form is transform() on a Spark DataFrame)
+        from pyspark.ml.linalg import Vectors
+        return np.asarray([estimator.predict(Vectors.dense(row)) for row in x.astype(np.float64)], dtype=np.int64)
     names = getattr(estimator, 'feature_names_in_', None)
     if names is not None and len(names) == x.shape[1]:  # fitted on a DataFrame: give it one, without sklearn's warning
         import pandas as pd

@@ -87,3 +87,20 @@ def test_cosine_network_zennit_path_agrees(spark, frames, datasets):
     # a zero row has no direction: refused, naming the row
     with pytest.raises(ValueError, match='row 1'):
         explain(model, np.vstack([X[:1], np.zeros((1, X.shape[1]))]))
+
+
+@pytest.mark.parametrize('kind,measure', [('KMeans', 'euclidean'), ('KMeans', 'cosine'),
+                                          ('BisectingKMeans', 'euclidean'), ('GaussianMixture', None)])
+def test_spark_models_export_to_onnx(spark, frames, datasets, kind, measure, tmp_path):
+    """Every Spark converter's network exports; onnxruntime's labels are the Spark model's own predictions."""
+    pytest.importorskip('onnxruntime')
+    from exporters.onnx import export, make_session
+    X = datasets['iris']
+    frame = frames.vectors(X)
+    options = {'seed': 0} if measure is None else {'seed': 0, 'distanceMeasure': measure}
+    fitted = getattr(clustering, kind)(k=3, **options).fit(frame)
+    path = tmp_path / f'{kind}.onnx'
+    export(fitted, path, explain=True, X=X, dtype='float64')  # the exporter's own check runs on X
+    label, logits, relevance = make_session(path).run(None, {'X': X})
+    np.testing.assert_array_equal(label, spark_predictions(fitted, frame, frames))
+    np.testing.assert_allclose(relevance, explain(fitted, X), rtol=1e-9, atol=1e-9)
