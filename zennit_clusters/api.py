@@ -70,7 +70,8 @@ def neuralize(estimator, X=None, beta=None):
             from .validation import check_columns
             X = check_columns(X, names, numeric=False, name='X (training data)')
         model = converter(estimator, X=X, beta=beta)
-        if model.feature_names_in_ is None and names is not None:
+        # models of a torch module's own (NeuralizedDeep) have no column names to keep
+        if names is not None and isinstance(model, NeuralizedModel) and model.feature_names_in_ is None:
             model.record_feature_names(names)
         return model
     raise TypeError(
@@ -404,9 +405,14 @@ def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, ep
 def _encoded(model, X):
     """The neuralized model, and X as the data adapters see it: X itself, except for models that turn documents
     into a sparse term matrix on the host (``encodes_documents``: a text pipeline's vectorizer), whose sparse rows
-    the centroid family's sparse adapter explains. Other models encode inside the chunk loop (``model.encode``)."""
+    the centroid family's sparse adapter explains. Other models encode inside the chunk loop (``model.encode``).
+
+    For a container with a data adapter (Spark, dask) the model is passed on as given: the adapter neuralizes it
+    (or, given an ONNX graph, needs none)."""
+    if data_adapter_for(type(X)) is not None:
+        return model, X
     model = neuralize(model)
-    if data_adapter_for(type(X)) is None and getattr(model, 'encodes_documents', False):
+    if getattr(model, 'encodes_documents', False):
         return model, model.encode(X)
     return model, X
 

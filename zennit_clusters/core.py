@@ -147,13 +147,6 @@ class NeuralizedModel:
         """
         return None
 
-
-def _frame_to_tensor(model, args):
-    """Forward pre-hook of models fitted on named columns: a DataFrame becomes the checked, encoded tensor."""
-    from .validation import as_feature_tensor, is_dataframe
-    if args and is_dataframe(args[0]):
-        return (as_feature_tensor(model.encode(args[0]), model.n_features_in_)[0],) + tuple(args[1:])
-    return None
     @property
     def evidence_row_elements(self):
         """The widest per-row intermediate of :meth:`evidence`, in elements (the layered forward's (K, K - 1)
@@ -172,6 +165,14 @@ def _frame_to_tensor(model, args):
         memory. See :func:`zennit_clusters.api.predict_evidence`."""
         from .api import predict_evidence
         return predict_evidence(self, X, chunk_size, out)
+
+
+def _frame_to_tensor(model, args):
+    """Forward pre-hook of models fitted on named columns: a DataFrame becomes the checked, encoded tensor."""
+    from .validation import as_feature_tensor, is_dataframe
+    if args and is_dataframe(args[0]):
+        return (as_feature_tensor(model.encode(args[0]), model.n_features_in_)[0],) + tuple(args[1:])
+    return None
 
 
 class CentredFrameLayer(torch.nn.Module):
