@@ -12,7 +12,6 @@ Writes a Markdown table to benchmarks/results/explain.md and prints it.
 import argparse
 import os
 import platform
-import time
 
 import numpy as np
 import torch
@@ -20,16 +19,8 @@ from sklearn.cluster import BisectingKMeans, KMeans
 
 from zennit_clusters import explain, neuralize
 from zennit_clusters.compiled import available as compiled_available
+from timing import median_seconds  # benchmarks/timing.py
 
-
-def median_seconds(function, repeats):
-    function()  # warm-up: page faults, thread pools, kernel selection
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main():

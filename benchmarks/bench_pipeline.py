@@ -11,7 +11,6 @@ benchmarks/results/pipeline.md and prints it.
 import argparse
 import os
 import platform
-import time
 
 import numpy as np
 import torch
@@ -21,16 +20,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from zennit_clusters import explain, neuralize
+from timing import median_seconds, write_results  # benchmarks/timing.py
 
-
-def median_seconds(function, repeats):
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main():
@@ -68,10 +59,7 @@ def main():
     lines += [f'| {name} | {seconds:.3f} | {args.n / seconds:,.0f} |' for name, seconds in rows]
     lines += ['', f'Pipeline / plain ratio in this run: **{ratio:.2f}x** (target: within 2x).']
     text = '\n'.join(lines) + '\n'
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, 'w') as handle:
-        handle.write(text)
-    print(text)
+    write_results(text, args.out)
 
 
 if __name__ == '__main__':

@@ -25,6 +25,7 @@ import textwrap
 import time
 
 import numpy as np
+from timing import write_results  # benchmarks/timing.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
@@ -224,10 +225,7 @@ def main():
               f'{os.cpu_count()} cores, shared); one worker / single-process explain(): '
               f'{one / dask_table[0][2]:.2f}x.']
     text = '\n'.join(lines) + '\n'
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, 'w') as handle:
-        handle.write(text)
-    print(text)
+    write_results(text, args.out)
 
 
 if __name__ == '__main__':

@@ -10,23 +10,14 @@ alone, next to the size of X and the (N, K, D) parts it never builds. Writes ben
 import argparse
 import os
 import platform
-import time
 import tracemalloc
 
 import numpy as np
 from sklearn.cluster import KMeans
 
 from zennit_clusters import Explanation, direction, explain, neuralize, summarize
+from timing import median_seconds  # benchmarks/timing.py
 
-
-def median_seconds(function, repeats):
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main():
