@@ -4,14 +4,15 @@ They dispatch on the family registry (:mod:`zennit_clusters.core`) and hold the 
 explanation, so that memory stays bounded whatever the number of rows.
 """
 import copy
-import math
 
 import numpy as np
 import torch
 
+from .columns import as_user_results, group_relevance
 from .core import NeuralizedModel, converter_for, data_adapter_for, explainer_type_for, supported_types
 from .validation import (as_feature_tensor, check_beta, check_cluster, check_contrast, check_finite_rows,
                          check_finite_values, check_output_buffer, check_reference, is_dataframe)
+from .evidence import beta_of_total, evidence_chunks, evidence_total, predict, predict_evidence
 
 __all__ = ['neuralize', 'resolve_beta', 'supported_types', 'make_explainer', 'explain', 'explain_with_constant',
            'direction', 'group_relevance', 'predict', 'predict_evidence', 'evidence_chunks', 'CHUNK_ELEMENTS']
@@ -103,112 +104,6 @@ def resolve_beta(model, X=None, beta=None, rows=None):
             return float(fixed)
         total, count = evidence_total(model, x, 'X (training data)', rows)
     return beta_of_total(total, count)
-
-
-def beta_of_total(total, count):
-    """The heuristic ``1 / mean f_c`` from the sum of the rows' largest evidence and their number (a sum kept per
-    chunk, or per block of a distributed collection); 0 where there is no scale to take."""
-    mean_evidence = total / count if count else math.nan
-    if not mean_evidence > 0 or not math.isfinite(1.0 / mean_evidence):
-        # every point on a boundary (e.g. all centroids identical): no scale to take; split evenly
-        return 0.0
-    return 1.0 / mean_evidence
-
-
-def evidence_total(model, x, name, rows=None):
-    """Sum over the rows of ``x`` (those of the mask ``rows``) of the largest evidence in float64, and their number."""
-    total = 0.0
-    mask = None if rows is None else torch.as_tensor(np.asarray(rows, dtype=bool))
-    for start, chunk, evidence in evidence_chunks(model, x, dtype=torch.float64, name=name):
-        best = evidence.max(1).values
-        if mask is not None:
-            best = best[mask[start:start + len(best)]]
-        total += float(best.sum())
-    return total, x.shape[0] if mask is None else int(mask.sum())
-
-
-def evidence_chunks(model, x, chunk_size=None, dtype=None, name='X'):
-    """Yield ``(start, chunk, evidence)`` over row chunks of a feature tensor: the one loop behind every pass
-    that needs only the (N, K) evidence (the default stiffness, :meth:`NeuralizedModel.predict`).
-
-    Each chunk is cast to ``dtype`` (default its own), its evidence is checked to be finite (the first row with
-    NaN or infinity is named, counted in X's rows), and the evidence comes from the model's ``evidence`` (O(N K) for k-means where
-    the layered forward holds (N, K, K - 1) margins). Rows per chunk: :data:`CHUNK_ELEMENTS` over the widest
-    per-row intermediate the model declares (``evidence_row_elements``).
-    """
-    model_dtype = dtype if dtype is not None else x.dtype
-    if chunk_size is None:
-        width = max(x.shape[1], model.n_clusters, int(getattr(model, 'evidence_row_elements', 0)))
-        chunk_size = max(1, CHUNK_ELEMENTS // width)
-    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f'chunk_size must be a positive int, got {chunk_size!r}.')
-    with torch.no_grad():
-        for start in range(0, x.shape[0], chunk_size):
-            chunk = x[start:start + chunk_size].to(model_dtype)
-            evidence = model.evidence(chunk)
-            # NaN or infinity in a row of x makes its evidence non-finite: the small array is checked
-            check_finite_rows(chunk, evidence, name=name, offset=start)
-            yield start, chunk, evidence
-
-
-def predict(model, X, chunk_size=None):
-    """Each row's cluster from the neuralized network, in row chunks (bounded memory for any N).
-
-    Parameters
-    ----------
-    model : NeuralizedModel or fitted estimator
-    X : array-like or torch.Tensor of shape (n_samples, n_features)
-        Finite values (NaN or infinity is refused, naming the row).
-    chunk_size : int, optional
-        Rows per pass; default :data:`CHUNK_ELEMENTS` over the model's widest per-row intermediate.
-
-    Returns
-    -------
-    labels : int64 array of shape (n_samples,)
-        The argmax of the evidence (the estimator's ``predict``); -1 for noise where the model has a noise
-        rule. numpy for numpy X, a tensor on X's device for a tensor.
-    """
-    model = neuralize(model)
-    x, from_numpy = as_feature_tensor(model.encode(X), model.n_features_in_)
-    labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
-    for start, _, evidence in evidence_chunks(model, x, chunk_size):
-        label = evidence.argmax(1)
-        if model.noise_radius is not None:
-            label = torch.where(evidence.amax(1) < 0, torch.full_like(label, -1), label)
-        labels[start:start + len(label)] = label
-    return labels.numpy() if from_numpy else labels
-
-
-def predict_evidence(model, X, chunk_size=None, out=None):
-    """The (n_samples, n_clusters) evidence ``f_c(x)`` of every row, in row chunks: ``model(x)`` without the
-    layered forward's (N, K, K - 1) intermediates, for inputs of any size.
-
-    Parameters
-    ----------
-    model, X, chunk_size
-        As for :func:`predict`.
-    out : array or tensor of shape (n_samples, n_clusters), optional
-        Where to write the evidence (X's float dtype; numpy for numpy X).
-
-    Returns
-    -------
-    evidence : array of shape (n_samples, n_clusters), X's float dtype
-    """
-    model = neuralize(model)
-    x, from_numpy = as_feature_tensor(model.encode(X), model.n_features_in_)
-    shape = (x.shape[0], model.n_clusters)
-    if out is None:
-        result = torch.empty(shape, dtype=x.dtype, device=x.device)
-    else:
-        result = torch.from_numpy(out) if from_numpy and isinstance(out, np.ndarray) else out
-        if not torch.is_tensor(result) or tuple(result.shape) != shape or result.dtype != x.dtype:
-            raise ValueError(f'out must be an array of shape {shape} and dtype {x.dtype}, got '
-                             f'{type(out).__name__} {tuple(getattr(out, "shape", ()))} {getattr(out, "dtype", None)}.')
-    for start, _, evidence in evidence_chunks(model, x, chunk_size):
-        result[start:start + evidence.shape[0]] = evidence
-    if out is not None:
-        return out
-    return result.numpy() if from_numpy else result
 
 
 def make_explainer(model, cluster=None, beta=None, epsilon=None, output='relevance'):
@@ -354,7 +249,7 @@ def explain(model, X, cluster=None, beta=None, chunk_size=None, epsilon=None, re
     relevance, _, labels, logits = _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, False, out,
                                                       keep_logits=return_logits, **options)
     relevance = relevance if out is None else out  # the caller's own object, not a view of it
-    relevance, labels, logits, _ = _as_user_results(model, X, relevance, labels, logits, None, grouped)
+    relevance, labels, logits, _ = as_user_results(model, X, relevance, labels, logits, None, grouped)
     if return_logits:
         return relevance, labels, logits
     return relevance
@@ -396,7 +291,7 @@ def explain_with_constant(model, X, cluster=None, beta=None, chunk_size=None, ep
     relevance, constant, labels, logits = _explain_in_chunks(
         model, X, cluster, beta, chunk_size, epsilon, True, contrast=contrast, reference=reference,
         output='parts' if per_competitor else 'relevance')
-    relevance, labels, logits, constant = _as_user_results(model, X, relevance, labels, logits, constant, grouped)
+    relevance, labels, logits, constant = as_user_results(model, X, relevance, labels, logits, constant, grouped)
     if return_logits:
         return relevance, constant, labels, logits
     return relevance, constant
@@ -545,53 +440,3 @@ def _empty_like(x):
     if x.device.type != 'cpu':
         return torch.empty_like(x)
     return torch.from_numpy(np.empty(tuple(x.shape), dtype=torch.empty((), dtype=x.dtype).numpy().dtype))
-
-
-def group_relevance(model, relevance):
-    """Sum the relevance of a model's network input columns onto the user's columns (``model.feature_groups``).
-
-    Relevance is additive, so the sum over the columns one encoder made from one input column is that column's
-    relevance, and conservation carries over exactly. numpy or torch in, the same out; the columns are the last axis
-    (per-competitor parts, (N, K, D), are grouped per competitor).
-    """
-    groups = model.feature_groups
-    if groups is None:
-        return relevance
-    if relevance.ndim == 3:
-        rows, competitors, _ = relevance.shape
-        grouped = group_relevance(model, relevance.reshape(rows * competitors, -1))
-        return grouped.reshape(rows, competitors, -1)
-    index, names = groups
-    if torch.is_tensor(relevance):
-        grouped = relevance.new_zeros(relevance.shape[0], len(names))
-        return grouped.index_add_(1, torch.as_tensor(index, device=relevance.device), relevance)
-    grouped = np.zeros((relevance.shape[0], len(names)), dtype=relevance.dtype)
-    for column in range(len(names)):  # few user columns: one row sum each (np.add.at is slower)
-        members = np.flatnonzero(index == column)
-        if len(members) == 1:
-            grouped[:, column] = relevance[:, members[0]]
-        elif len(members):
-            grouped[:, column] = relevance[:, members].sum(1)
-    return grouped
-
-
-def _as_user_results(model, X, relevance, labels, logits, constant, grouped):
-    """Relevance on the user's columns where asked; pandas results (X's index, column names) for DataFrame X."""
-    if grouped and model.feature_groups is not None:
-        relevance = group_relevance(model, relevance)
-        names = model.feature_groups[1]
-    else:
-        names = model.get_feature_names_out()
-    if not is_dataframe(X):
-        return relevance, labels, logits, constant
-    import pandas as pd
-    if labels is not None:  # None where explain() did not keep them (return_logits=False)
-        labels = pd.Series(labels, index=X.index, name='label')
-        logits = pd.DataFrame(logits, index=X.index, columns=pd.RangeIndex(logits.shape[1]))
-    if relevance.ndim == 3:  # per-competitor parts (and their constants) stay arrays: no frame holds (N, K, D)
-        return relevance, labels, logits, constant
-    if model.feature_names_in_ is None and model.feature_groups is None and len(X.columns) == relevance.shape[1]:
-        names = X.columns  # fitted without names: the frame's own
-    relevance = pd.DataFrame(relevance, index=X.index, columns=pd.Index(names))
-    constant = None if constant is None else pd.Series(constant, index=X.index, name='constant')
-    return relevance, labels, logits, constant

@@ -26,73 +26,6 @@ def check_fitted(estimator, attributes=None):
     check_is_fitted(estimator, attributes)
 
 
-def is_dataframe(X):
-    """Whether X is a pandas DataFrame (recognised by type name: pandas is not imported for the check)."""
-    return any(f'{kind.__module__}.{kind.__qualname__}' in ('pandas.DataFrame', 'pandas.core.frame.DataFrame') for kind in type(X).__mro__)
-
-
-def column_mismatch(got, expected):
-    """What differs between a DataFrame's columns and the ones a model was fitted on, in words; '' if nothing.
-
-    Names the missing columns, the unexpected ones, and, where the set is right but not the order, the first
-    positions that differ (scikit-learn's rule: names and order as at fit).
-    """
-    got, expected = [str(name) for name in got], [str(name) for name in expected]
-    missing = [name for name in expected if name not in set(got)]
-    extra = [name for name in got if name not in set(expected)]
-    parts = []
-    if missing:
-        parts.append(f'missing column(s) {missing}')
-    if extra:
-        parts.append(f'unexpected column(s) {extra}')
-    if not parts and got != expected:
-        if len(set(got)) != len(got):
-            duplicated = sorted({name for name in got if got.count(name) > 1})
-            parts.append(f'duplicated column(s) {duplicated}')
-        else:
-            moved = [f'{name!r} at position {got.index(name)} (fitted at {position})'
-                     for position, name in enumerate(expected) if got[position] != name]
-            parts.append(f'columns in another order than at fit: {", ".join(moved[:5])}'
-                         + (f' and {len(moved) - 5} more' if len(moved) > 5 else ''))
-    return '; '.join(parts)
-
-
-def check_columns(X, feature_names, numeric=True, name='X'):
-    """Check a DataFrame's columns against the names a model was fitted on; other inputs pass unchanged.
-
-    Parameters
-    ----------
-    X : pandas.DataFrame, array-like or torch.Tensor
-    feature_names : array-like of str or None
-        ``feature_names_in_`` of the fitted model, or None (fitted without names: a DataFrame is taken by position).
-    numeric : bool
-        Whether the columns must hold numbers (then a DataFrame comes back as a numpy array); False where encoders
-        that take categories come first (the DataFrame comes back as it is).
-
-    Raises
-    ------
-    ValueError
-        Missing, unexpected, duplicated or reordered columns (scikit-learn's rule: the names and order as at fit).
-    TypeError
-        With ``numeric``, a column that holds no numbers (naming it and its dtype).
-    """
-    if not is_dataframe(X):
-        return X
-    if feature_names is not None:
-        mismatch = column_mismatch(X.columns, feature_names)
-        if mismatch:
-            raise ValueError(f'{name} does not have the columns the model was fitted on: {mismatch}. Expected '
-                             f'{[str(n) for n in feature_names]}; pass X[model.feature_names_in_] to select and '
-                             'order them.')
-    if not numeric:
-        return X
-    bad = [f'{column!r} ({dtype})' for column, dtype in X.dtypes.items() if getattr(dtype, 'kind', 'O') not in 'biuf']
-    if bad:
-        raise TypeError(f'{name} column(s) {", ".join(bad)} do not hold numbers; the model takes numeric columns '
-                        '(encode categories first, e.g. with a OneHotEncoder in the pipeline).')
-    return X.to_numpy(dtype=np.float64 if any(dtype.kind != 'f' for dtype in X.dtypes) else None)
-
-
 def check_n_features(x, n_features, name='X'):
     """Raise ValueError unless ``x`` has shape (n_samples, n_features) with n_samples >= 1."""
     if x.ndim != 2:
@@ -106,33 +39,6 @@ def check_n_features(x, n_features, name='X'):
         )
     if x.shape[0] == 0:
         raise ValueError(f'{name} has 0 samples; at least 1 is required.')
-
-
-def check_dask_array(X, n_features, name='X'):
-    """The float dtype a dask array's blocks are explained in; a clear error for what cannot be explained block by
-    block: not 2-d, an unknown or wrong width, chunks along the features, values that are not real numbers."""
-    if X.ndim != 2:
-        raise ValueError(f'{name} must be a 2-d dask array of shape (n_samples, {n_features}), got {X.ndim}-d of '
-                         f'shape {X.shape}.')
-    if X.shape[1] != X.shape[1] or X.shape[1] != n_features:  # NaN: width unknown
-        raise ValueError(f'{name} has {X.shape[1]} features, but the model was fitted on {n_features} features.')
-    if X.numblocks[1] != 1:
-        raise ValueError(f'{name} is chunked along its features (column chunks {X.chunks[1]}): each row must lie in '
-                         f'one block. Rechunk it with X.rechunk({{1: -1}}).')
-    return _explained_dtype(np.dtype(X.dtype), name)
-
-
-def check_dask_frame(X, n_features, name='X'):
-    """The float dtype a dask DataFrame's partitions are explained in: one numeric column per feature."""
-    columns = list(X.columns)
-    if len(columns) != n_features:
-        raise ValueError(f'{name} has {len(columns)} columns, but the model was fitted on {n_features} features '
-                         '(the columns are the features, in order: select them first, X[feature_names]).')
-    bad = [f'{column!r} ({dtype})' for column, dtype in X.dtypes.items()
-           if not isinstance(dtype, np.dtype) or dtype.kind not in 'biuf']
-    if bad:
-        raise TypeError(f'{name} must hold real numbers in every column; got {", ".join(bad)}.')
-    return _explained_dtype(np.result_type(*X.dtypes), name)
 
 
 def _explained_dtype(dtype, name):
@@ -191,44 +97,6 @@ def as_feature_tensor(X, n_features, name='X'):
         tensor, from_numpy = torch.from_numpy(array), True
     check_n_features(tensor, n_features, name)
     return tensor, from_numpy
-
-
-def resolve_feature_names(n_features, feature_names=None, X=None, model=None):
-    """The names of a model's D input features (the network's input columns), as a tuple of str.
-
-    The first that applies wins: ``feature_names``; ``model.get_feature_names_out()`` of a neuralized model fitted
-    on named columns (after any encoding: one name per encoded column); the columns of a DataFrame ``X``;
-    ``feature_names_in_`` of an estimator fitted on a frame; else ``'x0'`` .. ``'x{D-1}'`` (scikit-learn's
-    default names).
-
-    Raises
-    ------
-    ValueError
-        For a number of names other than ``n_features``, or repeated names (a table keyed by them would merge
-        two features).
-    """
-    from .core import NeuralizedModel  # here, not at the top: core imports this module
-    source, names = 'feature_names', feature_names
-    if names is None and isinstance(model, NeuralizedModel) and getattr(model, 'feature_names_in_', None) is not None \
-            and callable(getattr(model, 'get_feature_names_out', None)):
-        names, source = model.get_feature_names_out(), "the model's get_feature_names_out()"
-    if names is None and X is not None and hasattr(X, 'columns') and not torch.is_tensor(X):
-        names, source = list(X.columns), 'the columns of X'
-    if names is None and model is not None and not isinstance(model, NeuralizedModel) \
-            and getattr(model, 'feature_names_in_', None) is not None:
-        # not get_feature_names_out(): on a scikit-learn clusterer it names the outputs (cluster distances)
-        names, source = model.feature_names_in_, "the estimator's feature_names_in_"
-    if names is None:
-        return tuple(f'x{i}' for i in range(n_features))
-    if isinstance(names, str):
-        raise TypeError(f'{source} must be a sequence of {n_features} names, got one string {names!r}.')
-    names = tuple(str(name) for name in names)
-    if len(names) != n_features:
-        raise ValueError(f'{source} has {len(names)} names, but the model has {n_features} features.')
-    if len(set(names)) != len(names):
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        raise ValueError(f'{source} repeats names: {repeated}; each feature needs its own name.')
-    return names
 
 
 def check_training_data(X, n_features, name='X (training data)'):
@@ -364,7 +232,6 @@ def check_layer_input(x, n_features, layer):
         raise TypeError(f'{layer} expects a floating-point tensor, got dtype {x.dtype}.')
 
 
-
 def check_output_buffer(out, x, from_numpy):
     """The tensor view of a user's ``out`` buffer, after checking it can hold the relevance of ``x``."""
     expected = (f'a C-contiguous {"numpy array" if from_numpy else f"tensor on {x.device}"} of shape '
@@ -400,7 +267,6 @@ def overlaps(a, b):
     return a.device == b.device and a_start < b_end and b_start < a_end
 
 
-
 def frame_origin(points):
     """The origin of the centred frame: the fixed point every family subtracts from inputs and its points.
 
@@ -424,7 +290,6 @@ def frame_origin(points):
     if float(mean.norm()) <= 0.5 * spread:
         return torch.zeros_like(mean)
     return mean
-
 
 
 def sign_epsilon(dtype):
@@ -511,115 +376,7 @@ def tie_stabiliser(dtype, scale, epsilon=None):
     return sign_stabiliser(dtype, epsilon)
 
 
-def check_sparse_input(X, n_features, name='X'):
-    """A scipy sparse matrix or array of shape (n_samples, n_features) as canonical float64 CSR.
-
-    Canonical: sorted column indices and no duplicate entries (duplicates are summed, as scipy does in every
-    arithmetic operation); explicit zeros are kept, so that the pattern of the result is that of X. float32 and
-    integer (and boolean) data are converted to float64; anything else is refused.
-
-    Returns
-    -------
-    csr : scipy.sparse.csr_matrix
-        float64, canonical; it shares X's arrays where X was all of that already (treat it as read-only).
-    """
-    import scipy.sparse
-    if not scipy.sparse.issparse(X):
-        raise TypeError(f'{name} must be a scipy sparse matrix or array, got {type(X).__name__}.')
-    if X.ndim != 2:
-        raise ValueError(f'{name} must be 2-d of shape (n_samples, {n_features}), got shape {X.shape}.')
-    dtype = np.dtype(X.dtype)
-    if not (dtype.kind in 'fiub') or dtype.kind == 'f' and dtype.itemsize > 8:
-        raise TypeError(f'{name} must hold real numbers (float32, float64, integers or booleans), got sparse dtype '
-                        f'{dtype}.')
-    if X.shape[1] != n_features:
-        raise ValueError(f'{name} has {X.shape[1]} features, but the model expects {n_features}.')
-    if X.shape[0] == 0:
-        raise ValueError(f'{name} has 0 samples; at least 1 is required.')
-    csr = scipy.sparse.csr_matrix(X, dtype=np.float64)  # shares X's arrays where X is float64 CSR already
-    if not csr.has_canonical_format:
-        csr = csr.copy()  # never sort or sum the caller's own arrays
-        csr.sum_duplicates()  # also sorts the indices
-    finite = np.isfinite(csr.data)
-    if not finite.all():
-        entry = int(np.flatnonzero(~finite)[0])
-        row = int(np.searchsorted(csr.indptr, entry, side='right') - 1)
-        what = 'NaN' if np.isnan(csr.data[entry]) else 'infinity'
-        raise ValueError(f'{name} contains {what} (first in row {row}); NEON needs finite input.')
-    return csr
-def check_contrast(contrast, n_clusters, x):
-    """Validate the competitor of a contrastive explanation: an int in [0, n_clusters) for every row, or an (N,)
-    array of them (one per row of ``x``). Returns an int64 tensor of shape (N,) on ``x``'s device."""
-    if isinstance(contrast, bool):
-        raise TypeError(f'contrast must be an int in [0, {n_clusters}) or an array of them, got a bool.')
-    if isinstance(contrast, (numbers.Integral, np.integer)):
-        contrast = torch.full((x.shape[0],), int(contrast), dtype=torch.long, device=x.device)
-    else:
-        if torch.is_tensor(contrast):
-            values = contrast.detach()
-        else:
-            try:
-                values = torch.from_numpy(np.asarray(contrast))
-            except (TypeError, ValueError) as error:
-                raise TypeError(f'contrast must be an int or an array of ints, got {type(contrast).__name__}: '
-                                f'{error}') from None
-        if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
-            raise TypeError(f'contrast must hold integer cluster indices, got dtype {values.dtype}.')
-        if values.shape != (x.shape[0],):
-            raise ValueError(f'contrast must be an int or of shape ({x.shape[0]},) (one competitor per row of X), '
-                             f'got shape {tuple(values.shape)}.')
-        contrast = values.to(device=x.device, dtype=torch.long)
-    if contrast.numel() and not bool(((contrast >= 0) & (contrast < n_clusters)).all()):
-        bad = contrast[(contrast < 0) | (contrast >= n_clusters)][0]
-        raise ValueError(f'contrast must be in [0, {n_clusters}) for a model with {n_clusters} clusters, '
-                         f'got {int(bad)}.')
-    return contrast
-
-
-def check_reference(reference, x, centres=None):
-    """Validate the reference point of :func:`~zennit_clusters.explain` and return it as an (N, D) tensor like
-    ``x`` (None stays None: the midpoint rule).
-
-    Parameters
-    ----------
-    reference : None, 'mean', 'zero', 0, array-like of shape (D,) or (N, D)
-        'mean' is the unweighted mean of the model's cluster centres (``centres``, (K, D)), a property of the
-        model, never of the batch; pass the data mean as an array to use it.
-    x : torch.Tensor of shape (N, D)
-    centres : torch.Tensor of shape (K, D), optional
-    """
-    if reference is None:
-        return None
-    n_rows, n_features = x.shape
-    if isinstance(reference, str):
-        if reference == 'mean':
-            point = centres.to(dtype=x.dtype, device=x.device).mean(0)
-        elif reference == 'zero':
-            point = torch.zeros(n_features, dtype=x.dtype, device=x.device)
-        else:
-            raise ValueError(f"reference must be None, 'mean', 'zero', 0, or an array of shape ({n_features},) or "
-                             f"({n_rows}, {n_features}), got {reference!r}.")
-        return point.expand(n_rows, n_features)
-    if isinstance(reference, bool):
-        raise TypeError('reference must be a point, a name or 0, got a bool.')
-    if isinstance(reference, numbers.Number) and reference == 0:
-        return torch.zeros(n_features, dtype=x.dtype, device=x.device).expand(n_rows, n_features)
-    try:
-        point = reference.detach() if torch.is_tensor(reference) else torch.from_numpy(
-            np.ascontiguousarray(reference, dtype=np.float64))
-    except (TypeError, ValueError) as error:
-        raise TypeError(f'reference must be a point (array of numbers), got {type(reference).__name__}: '
-                        f'{error}') from None
-    point = point.unsqueeze(0) if point.dim() == 1 else point
-    if point.dim() != 2 or point.shape[1] != n_features:
-        raise ValueError(f'reference must be of shape ({n_features},) or ({n_rows}, {n_features}), '
-                         f'got shape {tuple(reference.shape) if hasattr(reference, "shape") else np.shape(reference)}.')
-    point = point.to(dtype=x.dtype, device=x.device)
-    if point.shape[0] == 1:
-        point = point.expand(n_rows, n_features)
-    elif point.shape[0] != n_rows:
-        raise ValueError(f'reference must be of shape ({n_features},) or ({n_rows}, {n_features}) (one point per row '
-                         f'of X), got {point.shape[0]} rows.')
-    if not bool(torch.isfinite(point).all()):
-        raise ValueError('reference contains NaN or infinity; a reference point must be finite.')
-    return point
+# the checks of other concepts, in their own modules, importable from here as before
+from .columns import check_columns, column_mismatch, is_dataframe, resolve_feature_names  # noqa: E402
+from .containers import check_dask_array, check_dask_frame, check_sparse_input  # noqa: E402
+from .options import check_contrast, check_reference  # noqa: E402
