@@ -3,13 +3,25 @@ columns an encoder made several of (one-hot categories). Re-exported by :mod:`ze
 import numpy as np
 import torch
 
-__all__ = ['is_dataframe', 'column_mismatch', 'check_columns', 'resolve_feature_names', 'group_relevance',
-           'as_user_results']
+__all__ = ['is_dataframe', 'frame_values', 'column_mismatch', 'check_columns', 'resolve_feature_names',
+           'group_relevance', 'as_user_results']
 
 
 def is_dataframe(X):
     """Whether X is a pandas DataFrame (recognised by type name: pandas is not imported for the check)."""
     return any(f'{kind.__module__}.{kind.__qualname__}' in ('pandas.DataFrame', 'pandas.core.frame.DataFrame') for kind in type(X).__mro__)
+
+
+def frame_values(X):
+    """A numeric DataFrame's values as one numpy array, missing values (``pd.NA``, ``None``) as NaN.
+
+    Columns that are all numpy floats keep their (common) dtype; any other numeric column (integers, booleans,
+    pandas' nullable ``Int64``/``Float64``/``boolean``, whose ``to_numpy()`` would be an object array) makes the
+    array float64. A NaN then gets what a NaN gets: the pipeline's imputer, or a refusal naming the row.
+    """
+    if all(isinstance(dtype, np.dtype) and dtype.kind == 'f' for dtype in X.dtypes):
+        return X.to_numpy()
+    return X.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def column_mismatch(got, expected):
@@ -71,7 +83,7 @@ def check_columns(X, feature_names, numeric=True, name='X'):
     if bad:
         raise TypeError(f'{name} column(s) {", ".join(bad)} do not hold numbers; the model takes numeric columns '
                         '(encode categories first, e.g. with a OneHotEncoder in the pipeline).')
-    return X.to_numpy(dtype=np.float64 if any(dtype.kind != 'f' for dtype in X.dtypes) else None)
+    return frame_values(X)
 
 
 def resolve_feature_names(n_features, feature_names=None, X=None, model=None):

@@ -82,7 +82,7 @@ def as_feature_tensor(X, n_features, name='X'):
             raise TypeError(f'{name} is a masked array with masked entries, which have no value to explain; fill them '
                             '(X.filled(value)) or drop those rows first.')
         try:
-            array = np.asarray(X)
+            array = frame_values(X) if is_dataframe(X) else np.asarray(X)
         except (TypeError, ValueError, RuntimeError) as error:
             raise TypeError(f'{name} must be array-like of numbers, got {type(X).__name__}: {error}') from None
         if array.dtype.kind in 'biu':
@@ -139,7 +139,9 @@ def check_finite_rows(x, values, name='X', offset=0, finite=None):
         what = 'NaN' if bool(torch.isnan(bad).any()) else 'infinity'
         if bad.numel() == 0:
             raise ValueError(f'{name} row {row} overflows the model\'s arithmetic (values too large).')
-        raise ValueError(f'{name} contains {what} (first in row {row}); NEON needs finite input.')
+        hint = (' Missing values (None, pd.NA) count as NaN: impute them, e.g. with a SimpleImputer in the pipeline.'
+                if what == 'NaN' else '')
+        raise ValueError(f'{name} contains {what} (first in row {row}); NEON needs finite input.{hint}')
 
 
 def check_cluster(cluster, n_clusters):
@@ -377,6 +379,6 @@ def tie_stabiliser(dtype, scale, epsilon=None):
 
 
 # the checks of other concepts, in their own modules, importable from here as before
-from .columns import check_columns, column_mismatch, is_dataframe, resolve_feature_names  # noqa: E402
+from .columns import check_columns, column_mismatch, frame_values, is_dataframe, resolve_feature_names  # noqa: E402
 from .containers import check_dask_array, check_dask_frame, check_sparse_input  # noqa: E402
 from .options import check_contrast, check_reference  # noqa: E402

@@ -123,7 +123,7 @@ def _logit_columns(n_clusters):
 
 def _frame_partition(part, model, dtype, options, with_logits, columns):
     import pandas as pd
-    x = np.ascontiguousarray(part.to_numpy(dtype=dtype))
+    x = np.ascontiguousarray(part.to_numpy(dtype=dtype, na_value=np.nan))  # pd.NA as NaN: refused by row
     result = _explain_rows(x, model, options, with_logits, 0, part.index)
     if not with_logits:
         return pd.DataFrame(result, index=part.index, columns=part.columns)

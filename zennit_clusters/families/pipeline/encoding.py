@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from ...validation import check_columns, is_dataframe
+from ...validation import check_columns, frame_values, is_dataframe
 
 __all__ = ['Encoding']
 
@@ -74,7 +74,7 @@ class Encoding:
                 raise type(error)(f'pipeline step {name!r} ({type(step).__name__}) cannot transform X: '
                                   f'{error}') from error
         if is_dataframe(X):  # set_output(transform='pandas')
-            X = X.to_numpy()
+            X = frame_values(X)
         if hasattr(X, 'toarray') and hasattr(X, 'nnz'):
             return X if self.keeps_sparse else X.toarray()
         try:
