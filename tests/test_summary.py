@@ -246,3 +246,40 @@ def test_pipeline_summary_in_the_users_units():
             if word != 'mixed':  # high proline in the cluster where its median is above the others'
                 assert (word == 'high') == (table['median'][i] > table['median_rest'][i])
     assert seen >= 1  # proline defines at least one wine cluster (two, in fact, on this fit)
+
+
+def test_column_transformer_summary_and_explanation_in_the_users_units():
+    """A ColumnTransformer scales and imputes host-side, so the network sees scaled, filled-in numbers; medians and
+    an explanation's data read the user's own values (NaN where a value is missing), one-hot columns their 0/1."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    from zennit_clusters import Explanation
+    frame = load_wine(as_frame=True).data
+    frame['colour'] = np.random.default_rng(0).choice(['red', 'white', 'rose'], len(frame))
+    frame.loc[::9, 'alcohol'] = np.nan
+    numbers = make_column_selector(dtype_include='number')
+    pipeline = make_pipeline(
+        ColumnTransformer([('num', make_pipeline(SimpleImputer(), StandardScaler()), numbers),
+                           ('cat', OneHotEncoder(), ['colour'])]),
+        KMeans(3, n_init=4, random_state=0)).fit(frame)
+    labels = pipeline.predict(frame)
+    explanation = Explanation.of(pipeline, frame)  # the pipeline itself, not neuralized first
+    names = list(explanation.feature_names)
+    assert names == list(pipeline[:-1].get_feature_names_out())
+    numeric = [column for column in frame.columns if column != 'colour']
+    np.testing.assert_array_equal(explanation.data[:, :len(numeric)], frame[numeric].to_numpy())
+    onehot = pipeline[0].named_transformers_['cat'].transform(frame[['colour']]).toarray()
+    np.testing.assert_array_equal(explanation.data[:, len(numeric):], onehot)
+    assert isinstance(pd.DataFrame(explanation.data), pd.DataFrame)
+    summary = summarize(pipeline, frame, top=None)
+    for entry in summary:
+        table = _columns(entry.features)
+        members = labels == entry.cluster
+        i = table['feature'].index('num__alcohol')
+        assert table['median'][i] == np.nanmedian(frame['alcohol'].to_numpy()[members])
+        assert table['median_rest'][i] == np.nanmedian(frame['alcohol'].to_numpy()[~members])
+        j = table['feature'].index('num__proline')
+        assert table['median'][j] == np.median(frame['proline'].to_numpy()[members])

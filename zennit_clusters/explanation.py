@@ -18,7 +18,7 @@ import torch
 from .api import direction, explain_with_constant, make_explainer, neuralize
 from .validation import as_feature_tensor, check_cluster, check_contrast, resolve_feature_names
 
-__all__ = ['Explanation', 'direction_of', 'has_direction', 'network_input']
+__all__ = ['Explanation', 'direction_of', 'has_direction', 'network_input', 'user_values']
 
 #: how a direction code reads in tables and text (see :attr:`Explanation.direction`)
 DIRECTION_WORDS = {1: 'high', -1: 'low', 0: 'none'}
@@ -38,6 +38,42 @@ def network_input(model, X):
     checks and host-side encoders of pipelines fitted on DataFrames), then :func:`as_feature_tensor`."""
     encode = getattr(model, 'encode', None)
     return as_feature_tensor(encode(X) if callable(encode) else X, model.n_features_in_)[0]
+
+
+def user_values(model, X, x):
+    """The values a person reads beside each network column: the user's own, where one exists.
+
+    A pipeline's host-side encoders (a ColumnTransformer's scalers and imputers) hand the network scaled or
+    filled-in numbers; a column that comes one to one from a numeric column of the user's X is shown with the
+    user's value instead (NaN where the user's value is missing), the others (one-hot categories, ordinal
+    codes, vectorized terms) with the network's. Scaling is increasing for every supported scaler, so a value's
+    direction (high or low) reads the same on both.
+
+    Returns
+    -------
+    numpy.ndarray of shape (N, D), float64
+    """
+    values = _numpy(x).astype(np.float64)
+    groups = model.feature_groups if hasattr(model, 'feature_groups') else None
+    if groups is None or torch.is_tensor(X):
+        return values
+    from .columns import frame_values, is_dataframe
+    index, names = (np.asarray(part) for part in groups)
+    if is_dataframe(X):
+        columns = {}
+        for j, (_, dtype) in enumerate(X.dtypes.items()):
+            if getattr(dtype, 'kind', 'O') in 'biuf':
+                columns[j] = frame_values(X.iloc[:, [j]])[:, 0]
+    else:
+        raw = np.asarray(X)
+        if raw.ndim != 2 or raw.shape[1] != len(names) or raw.dtype.kind not in 'biuf':
+            return values
+        columns = dict(enumerate(raw.astype(np.float64).T))
+    single = np.bincount(index, minlength=len(names)) == 1
+    for i, j in enumerate(index):
+        if single[j] and j in columns:
+            values[:, i] = columns[j]
+    return values
 
 
 def has_direction(model):
@@ -96,7 +132,9 @@ class Explanation:
         The part of the evidence no feature carries (:func:`~zennit_clusters.explain_with_constant`): zero for
         centroid and member models and tied mixtures; the mixing-weight and covariance terms of other mixtures.
     data : numpy.ndarray of shape (N, D)
-        The feature values explained.
+        The feature values explained, in the user's units where a network column is one of the user's numeric
+        columns (before a ColumnTransformer's scaling or imputation: NaN where the user's value is missing;
+        :func:`user_values`), else the network's input (one-hot categories, codes, terms).
     feature_names : tuple of str
     direction : numpy.ndarray of shape (N, D), int8, or None
         :func:`zennit_clusters.direction`: +1 where the point's value lies above the root points on the
@@ -156,8 +194,8 @@ class Explanation:
         -------
         Explanation
         """
-        names = resolve_feature_names(neuralize(model).n_features_in_, feature_names, X, model)
-        model = neuralize(model)
+        model = neuralize(model)  # first: a pipeline's names are those of its encoded columns
+        names = resolve_feature_names(model.n_features_in_, feature_names, X, model)
         cluster = check_cluster(cluster, model.n_clusters)
         x = network_input(model, X)
         # everything per network input column (one-hot categories apart), as x and the names are
@@ -184,7 +222,7 @@ class Explanation:
         if isinstance(reference, (np.ndarray, torch.Tensor)):
             reference = _numpy(reference).copy()
         return cls(relevance=_numpy(relevance), labels=labels, logits=logits, cluster=explained,
-                   constant=_numpy(constant), data=_numpy(x).copy(), feature_names=names, direction=directions,
+                   constant=_numpy(constant), data=user_values(model, X, x), feature_names=names, direction=directions,
                    per_competitor=parts, per_competitor_constant=part_constants, contrast=contrast,
                    beta=float(model.beta if beta is None else beta), reference=reference)
 

@@ -17,7 +17,7 @@ import dataclasses
 import numpy as np
 
 from .api import CHUNK_ELEMENTS, explain_with_constant, neuralize
-from .explanation import _numpy, direction_of, has_direction, network_input
+from .explanation import _numpy, direction_of, has_direction, network_input, user_values
 from .validation import resolve_feature_names
 
 __all__ = ['summarize', 'Summary', 'ClusterSummary', 'FEATURE_COLUMNS', 'RIVAL_COLUMNS']
@@ -188,6 +188,17 @@ class Summary:
         return pd.concat(frames, ignore_index=True)
 
 
+def _nanmedian(values):
+    """Column medians over the values present (a column with none present: NaN, without numpy's warning)."""
+    present = ~np.isnan(values)
+    out = np.full(values.shape[1], np.nan)
+    full = present.all(0)
+    out[full] = np.median(values[:, full], axis=0)
+    for column in np.flatnonzero(~full & present.any(0)):
+        out[column] = np.median(values[present[:, column], column])
+    return out
+
+
 def summarize(model, X, feature_names=None, top=5, beta=None, chunk_size=None, direction=None):
     """Per cluster, the features that define it, how (high or low), and the clusters it is confused with.
 
@@ -261,7 +272,7 @@ def summarize(model, X, feature_names=None, top=5, beta=None, chunk_size=None, d
             np.add.at(rival_count, (label[assigned], runner_up), 1.0)
             np.add.at(margin_sum, (label[assigned], runner_up), evidence - own[rows, runner_up])
 
-    values = _numpy(x)
+    values = user_values(model, X, x)  # the user's units; NaN where their value is missing
     clusters = []
     for c in range(k_total):
         size = int(count[c])
@@ -272,8 +283,8 @@ def summarize(model, X, feature_names=None, top=5, beta=None, chunk_size=None, d
         mean_relevance = relevance_sum[c] / size
         mean_evidence = evidence_sum[c] / size
         score = direction_sum[c] / size if with_direction else np.full(d, np.nan)
-        median = np.median(values[members], axis=0)
-        median_rest = np.median(values[rest], axis=0) if rest.any() else np.full(d, np.nan)
+        median = _nanmedian(values[members])
+        median_rest = _nanmedian(values[rest]) if rest.any() else np.full(d, np.nan)
         order = np.argsort(-mean_relevance, kind='stable')[:shown]
         share = mean_relevance / mean_evidence if mean_evidence != 0 else np.full(d, np.nan)
         features = _table({
