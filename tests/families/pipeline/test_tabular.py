@@ -98,6 +98,9 @@ def _check_pipeline(pipeline, frame):
     model = neuralize(pipeline, X=frame)
     relevance, constant, labels, logits = explain_with_constant(model, frame, return_logits=True)
     np.testing.assert_array_equal(labels.to_numpy(), pipeline.predict(frame))
+    # the chunked forms of model(x) read the model's cheap evidence(): behind every prefix layer too
+    np.testing.assert_array_equal(model.predict(frame), pipeline.predict(frame))
+    np.testing.assert_allclose(np.asarray(model.predict_evidence(frame)), logits.to_numpy(), rtol=1e-10, atol=1e-10)
     # on the user's own columns, index kept, conserved in float64
     assert list(relevance.columns) == list(frame.columns) and relevance.index.equals(frame.index)
     evidence = logits.to_numpy()[np.arange(len(frame)), labels.to_numpy()]

@@ -110,12 +110,6 @@ class NeuralizedPipeline(StackedModel, torch.nn.Sequential, NeuralizedModel):
         return self.head(self.prefix(x))
 
     @property
-    def scaling(self):
-        """The pipeline's per-feature scaling (the first prefix layer), or None."""
-        first = self.prefix[0] if len(self.prefix) else None
-        return first if isinstance(first, FeatureScaling) else None
-
-    @property
     def n_features_in_(self):
         if len(self.prefix):
             return self.prefix[0].n_features
@@ -157,8 +151,9 @@ class NeuralizedPipeline(StackedModel, torch.nn.Sequential, NeuralizedModel):
         return None if self.encoding is None else self.encoding.groups
 
     def evidence(self, x):
-        """The head's evidence on the scaled input (its cheaper form, where it has one)."""
-        return self.head.evidence(self.scaling(x))
+        """The head's evidence (its cheaper form, where it has one) behind every prefix layer: the scaling and
+        the row normalisation alike."""
+        return self.head.evidence(self.prefix(x))
 
     @property
     def evidence_row_elements(self):
