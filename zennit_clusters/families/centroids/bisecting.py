@@ -8,9 +8,9 @@ the tree's node centres. It differs from nearest-centroid assignment, which ``Bi
 import numpy as np
 import torch
 
-from ...api import resolve_beta
 from ...validation import check_fitted
 from .layers import NeuralizedCentroids
+from .sparse import centroid_beta
 
 __all__ = ['convert_bisecting_kmeans']
 
@@ -56,5 +56,5 @@ def convert_bisecting_kmeans(estimator, X=None, beta=None):
         leaves[label] = path[-1][0]
     model = NeuralizedCentroids.from_pairs(torch.from_numpy(centres), own, rival, valid, beta=1.0,
                                            source=type(estimator).__name__, leaves=leaves)
-    model.beta = resolve_beta(model, X, beta)
+    model.beta = centroid_beta(model, X, beta)
     return model

@@ -2,9 +2,9 @@
 import numpy as np
 import torch
 
-from ...api import resolve_beta
 from ...validation import check_fitted
 from .layers import NeuralizedCentroids, flat_pairs
+from .sparse import centroid_beta
 
 __all__ = ['centroid_model', 'convert_kmeans', 'convert_centroid_tensor', 'convert_centroid_module',
            'CENTROID_ATTRIBUTES']
@@ -32,7 +32,7 @@ def centroid_model(centroids, source, X=None, beta=None):
     own, rival = flat_pairs(centroids.shape[0])
     model = NeuralizedCentroids.from_pairs(centroids, own, rival, torch.ones_like(own, dtype=torch.bool),
                                            beta=1.0, source=source)
-    model.beta = resolve_beta(model, X, beta)
+    model.beta = centroid_beta(model, X, beta)  # sparse training data (a term matrix) stays sparse
     return model
 
 

@@ -25,7 +25,7 @@ import torch
 from ...validation import check_sparse_input, sign_stabiliser
 from .layers import NeuralizedCentroids
 
-__all__ = ['SPARSE_TYPES', 'explain_sparse', 'sparse_logits', 'centroid_network']
+__all__ = ['SPARSE_TYPES', 'explain_sparse', 'sparse_logits', 'centroid_network', 'centroid_beta', 'is_sparse']
 
 #: the base class of every scipy sparse matrix and array (csr, csc, coo, ... in both the matrix and array API),
 #: by full name: the registry dispatches on it without importing scipy
@@ -34,6 +34,37 @@ SPARSE_TYPES = ('scipy.sparse._base._spbase',)
 #: elements of the (entries, centres) gathers per chunk: 8 MB of float64 each (measured on 20,000 x 20,000: 4M
 #: elements, 32 MB arrays that are page-faulted afresh in every chunk, took 1.5-2x as long; 64K elements, 3x)
 CHUNK_ELEMENTS = 1 << 20
+
+
+def is_sparse(X):
+    """Whether X is a scipy sparse matrix or array (recognised without importing scipy)."""
+    return hasattr(X, 'toarray') and hasattr(X, 'nnz') and hasattr(X, 'format')
+
+
+def centroid_beta(model, X=None, beta=None):
+    """:func:`~zennit_clusters.api.resolve_beta` for a centroid network, with sparse training data kept sparse.
+
+    A k-means model fitted on a term matrix (100,000 documents x 50,000 terms: 40 GB dense) gets the same
+    heuristic ``1 / mean f_c`` from its sparse rows (:func:`sparse_logits`, O(nnz K)).
+    """
+    from ...api import resolve_beta
+    from ...evidence import beta_of_total
+    if X is None or not is_sparse(X):
+        return resolve_beta(model, X, beta)
+    evidence = sparse_logits(model, X).max(1)  # checks X (width, dtype, finite) even where beta is given
+    return resolve_beta(model, None, beta_of_total(float(evidence.sum()), len(evidence)) if beta is None else beta)
+
+
+def sparse_route(model):
+    """``(network, prepare)``: the centroid network a sparse X is explained through and the map that takes X to
+    its input, keeping X's pattern (a text model, or a pipeline of per-feature scalings without offset and row
+    normalisations before a centroid head); else a TypeError that says why."""
+    if isinstance(model, NeuralizedCentroids):
+        return model, None
+    route = getattr(model, 'sparse_route', None)
+    if callable(route):
+        return route()
+    return centroid_network(model), None
 
 
 def centroid_network(model):
@@ -85,8 +116,9 @@ class _SparseFrame:
 def sparse_logits(model, X, chunk_size=None):
     """The (N, K) evidence of a centroid model on sparse rows (numpy float64), without densifying them."""
     from ...api import make_explainer
-    network = centroid_network(model)
+    network, prepare = sparse_route(model)
     csr = check_sparse_input(X, network.n_features_in_)
+    csr = csr if prepare is None else prepare(csr)
     explainer = make_explainer(network)
     frame = _SparseFrame(explainer)
     logits = np.empty((csr.shape[0], network.n_clusters))
@@ -129,9 +161,13 @@ def explain_sparse(model, X, cluster=None, beta=None, chunk_size=None, epsilon=N
     if out is not None:
         raise TypeError('out= takes a dense buffer; explain on sparse X returns a new sparse matrix of X\'s pattern. '
                         'Call without out=.')
-    network = centroid_network(neuralize(model))
-    explainer = make_explainer(network, cluster=cluster, beta=beta, epsilon=epsilon)  # float64, CPU
+    model = neuralize(model)
+    network, prepare = sparse_route(model)
+    # the pipeline's beta where it holds a head (they are the same unless set apart)
+    explainer = make_explainer(network, cluster=cluster, beta=model.beta if beta is None else beta, epsilon=epsilon)
     csr = check_sparse_input(X, network.n_features_in_)
+    if prepare is not None:  # X's pattern, values as the head takes them
+        csr = prepare(csr)
     frame = _SparseFrame(explainer)
     stabiliser = sign_stabiliser(torch.float64, epsilon)
     n_rows = csr.shape[0]

@@ -22,6 +22,16 @@ class FeatureScaling(torch.nn.Module):
     def n_features(self):
         return self.offset.shape[0]
 
+    def transform_sparse(self, csr):
+        """The layer on a canonical float64 CSR matrix, X's pattern kept: only without an offset (a centring
+        would turn every absent entry into ``-offset * scale``)."""
+        if bool((self.offset != 0).any()):
+            raise TypeError('a scaler that centres the data (StandardScaler with with_mean=True, MinMaxScaler, '
+                            'RobustScaler with centering) makes every absent entry of a sparse X non-zero; fit it with '
+                            'with_mean=False / MaxAbsScaler for sparse input, or pass X.toarray().')
+        scale = self.scale.numpy()
+        return type(csr)((csr.data * scale[csr.indices], csr.indices, csr.indptr), shape=csr.shape)
+
     def forward(self, x):
         check_layer_input(x, self.offset.shape[0], type(self).__name__)
         # one (N, D) temporary, scaled in place (the subtraction's backward does not need its output)
@@ -46,8 +56,28 @@ class RowNormalization(torch.nn.Module):
         check_layer_input(x, self.n_features, type(self).__name__)
         return x / _row_norms(x, self.norm)
 
+    def transform_sparse(self, csr):
+        """The layer on a canonical float64 CSR matrix, X's pattern kept."""
+        import numpy as np
+        rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+        values = np.abs(csr.data)
+        if self.norm == 'l2':
+            norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=csr.shape[0]))
+        elif self.norm == 'l1':
+            norms = np.bincount(rows, weights=values, minlength=csr.shape[0])
+        else:
+            norms = np.zeros(csr.shape[0])
+            np.maximum.at(norms, rows, values)
+        norms[norms == 0] = 1.0
+        return type(csr)((csr.data / norms[rows], csr.indices, csr.indptr), shape=csr.shape)
+
     def extra_repr(self):
         return f'norm={self.norm!r}, features={self.n_features}'
+
+
+def _empty_csr(n_features):
+    import scipy.sparse
+    return scipy.sparse.csr_matrix((1, n_features))
 
 
 def _row_norms(x, norm):
@@ -108,6 +138,30 @@ class NeuralizedPipeline(StackedModel, torch.nn.Sequential, NeuralizedModel):
         if is_dataframe(x) or (not torch.is_tensor(x) and self.encoding is not None):
             x = as_feature_tensor(self.encode(x), self.n_features_in_)[0]
         return self.head(self.prefix(x))
+
+    def sparse_route(self):
+        """``(head, prepare)`` for scipy sparse X (:func:`~..centroids.sparse.explain_sparse`): every prefix layer
+        applied to the sparse matrix with X's pattern kept, so that the head's relevance of each stored entry is
+        that of the user's entry (the layers pass relevance through unchanged); a TypeError where a layer cannot."""
+        from ..centroids.sparse import centroid_network
+        if self.encoding is not None:
+            raise TypeError('this pipeline encodes its input host-side first '
+                            f'({self.encoding._step_names()}); pass the frame or array it was fitted on, not a '
+                            'sparse matrix.')
+        unsupported = [type(layer).__name__ for layer in self.prefix if not hasattr(layer, 'transform_sparse')]
+        if unsupported:
+            raise TypeError(f'sparse input cannot pass {", ".join(unsupported)} with its pattern kept; pass '
+                            'X.toarray().')
+        head = centroid_network(self.head)
+
+        def prepare(csr):
+            for layer in self.prefix:
+                csr = layer.transform_sparse(csr)
+            return csr
+        for layer in self.prefix:  # refused now, not when the first chunk is computed
+            if isinstance(layer, FeatureScaling):
+                layer.transform_sparse(_empty_csr(layer.n_features))
+        return head, prepare
 
     @property
     def n_features_in_(self):

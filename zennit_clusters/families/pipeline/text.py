@@ -127,8 +127,8 @@ def convert_text_pipeline(pipeline, X=None, beta=None):
     """A ``Pipeline`` of a vectorizer, row-wise steps, an optional ``TruncatedSVD`` (and ``Normalizer``), and a
     k-means family model; see the module docstring. ``X``, if given, is the training documents (for the default
     stiffness ``1 / mean f_c``)."""
-    from ...api import neuralize, resolve_beta
-    from ..centroids.sparse import sparse_logits
+    from ...api import neuralize
+    from ..centroids.sparse import centroid_beta
     steps = _steps(pipeline)
     (vectorizer_name, vectorizer), *rest = steps
     if not _is(vectorizer, VECTORIZERS):
@@ -178,10 +178,6 @@ def convert_text_pipeline(pipeline, X=None, beta=None):
     model = NeuralizedText(network.margin, network.pool, f'Pipeline({names}, {head.source})', network.leaves,
                            encoder=pipeline[:n_encoding], feature_names=vectorizer.get_feature_names_out(),
                            projection=projection if post_norm is not None else None, post_norm=post_norm)
-    if beta is None and X is not None:
-        # the authors' heuristic (as resolve_beta computes it) on the encoded training documents, kept sparse
-        evidence = sparse_logits(model, model.encode(X)).max(1)
-        mean_evidence = float(evidence.mean())
-        beta = 1.0 / mean_evidence if mean_evidence > 0 and np.isfinite(1.0 / mean_evidence) else 0.0
-    model.beta = resolve_beta(model, None, beta)
+    # on the encoded training documents, kept sparse
+    model.beta = centroid_beta(model, None if X is None else model.encode(X), beta)
     return model
