@@ -17,28 +17,16 @@ Requires skl2onnx (``pip install skl2onnx``).
 import argparse
 import os
 import platform
-import statistics
 import sys
 import tempfile
-import time
 import warnings
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from timing import median_seconds  # noqa: E402  benchmarks/timing.py
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', 'onnx.md')
-
-
-def median_time(function, repeats):
-    """Median wall time of ``function()`` over ``repeats`` runs, after one warm-up run."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def blobs(n_samples, n_clusters, n_features, seed):
@@ -98,10 +86,10 @@ def run(n_samples, n_clusters, features, repeats, threads):
                 'ours': float((ours[False].run(['label'], {'X': X32})[0] == predicted).mean()),
             }
             times = {
-                'predict': median_time(lambda: estimator.predict(X), repeats),
-                'skl2onnx': median_time(lambda: theirs.run(None, {their_input: X32}), repeats),
-                'ours': median_time(lambda: ours[False].run(None, {'X': X32}), repeats),
-                'ours+relevance': median_time(lambda: ours[True].run(None, {'X': X32}), repeats),
+                'predict': median_seconds(lambda: estimator.predict(X), repeats),
+                'skl2onnx': median_seconds(lambda: theirs.run(None, {their_input: X32}), repeats),
+                'ours': median_seconds(lambda: ours[False].run(None, {'X': X32}), repeats),
+                'ours+relevance': median_seconds(lambda: ours[True].run(None, {'X': X32}), repeats),
             }
             rows.append((n_features, times, agreement))
             print(f'D={n_features}: ' + ', '.join(f'{k} {v * 1e3:.1f} ms' for k, v in times.items()), flush=True)

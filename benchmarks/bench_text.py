@@ -33,6 +33,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfTransformer
 
 from zennit_clusters import explain, explain_with_constant, neuralize
+from timing import write_results  # benchmarks/timing.py
 
 
 def rss_bytes():
@@ -160,11 +161,7 @@ def main():
     lines += ['', f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average '
               f'{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min) at the end of the run; '
               f'numpy {np.__version__}, scipy {scipy.__version__}.']
-    text = '\n'.join(lines) + '\n'
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, 'w') as f:
-        f.write(text)
-    print(text)
+    write_results('\n'.join(lines) + '\n', args.out)
 
 
 if __name__ == '__main__':

@@ -94,13 +94,9 @@ def explain_array(model, X, cluster=None, beta=None, chunk_size=None, epsilon=No
         At once for a wrong width or chunks along the features; when computed, for a block with NaN or infinity
         (naming the first such row of X).
     """
-    _refuse_out(out)
-    model = neuralize(model)
+    model, dtype, options, node = _prepare(model, X, check_dask_array, out, cluster=cluster, beta=beta,
+                                           chunk_size=chunk_size, epsilon=epsilon)
     n_features, n_clusters = model.n_features_in_, model.n_clusters
-    dtype = check_dask_array(X, n_features)
-    options = dict(cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon)
-    _check_options(model, options)
-    node = _model_node(model)
     width = n_features + (n_clusters + 1 if return_logits else 0)
     result = X.map_blocks(_array_block, node, dtype, options, return_logits, chunks=(X.chunks[0], (width,)),
                           dtype=dtype, meta=np.empty((0, width), dtype=dtype), name='zennit-explain')
@@ -110,6 +106,16 @@ def explain_array(model, X, cluster=None, beta=None, chunk_size=None, epsilon=No
     logits = result[:, n_features:n_features + n_clusters]
     labels = result[:, -1].astype(np.int64)
     return relevance, labels, logits
+
+
+def _prepare(model, X, check, out, **options):
+    """What both collections need before the graph is built: the neuralized model, X's checked dtype, the
+    options (their errors raised now, not when a block is computed) and the model as one graph node."""
+    _refuse_out(out)
+    model = neuralize(model)
+    dtype = check(X, model.n_features_in_)
+    _check_options(model, options)
+    return model, dtype, options, _model_node(model)
 
 
 def _check_options(model, options):
@@ -141,13 +147,9 @@ def explain_frame(model, X, cluster=None, beta=None, chunk_size=None, epsilon=No
     Options as for :func:`explain_array`. A row with NaN or infinity is refused when computed, naming its index.
     """
     import pandas as pd
-    _refuse_out(out)
-    model = neuralize(model)
+    model, dtype, options, node = _prepare(model, X, check_dask_frame, out, cluster=cluster, beta=beta,
+                                           chunk_size=chunk_size, epsilon=epsilon)
     n_features, n_clusters = model.n_features_in_, model.n_clusters
-    dtype = check_dask_frame(X, n_features)
-    options = dict(cluster=cluster, beta=beta, chunk_size=chunk_size, epsilon=epsilon)
-    _check_options(model, options)
-    node = _model_node(model)
     names = list(X.columns)
     index = X._meta.index
     if not return_logits:
