@@ -385,7 +385,8 @@ def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_consta
                          f'{type(model).__name__} does not offer {" or ".join(missing)}.')
     if chunk_size is None:
         # explainers with a large per-row intermediate (member-point networks) declare it as row_elements
-        chunk_size = max(1, CHUNK_ELEMENTS // max(x.shape[1], model.n_clusters, explainer.row_elements))
+        chunk_size = max(1, CHUNK_ELEMENTS // max(x.shape[1], model.n_clusters,
+                                                  explainer.row_elements_for(tuple(row_options))))
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f'chunk_size must be a positive int, got {chunk_size!r}.')
 

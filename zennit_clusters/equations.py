@@ -282,10 +282,20 @@ def grouped_direction(x, explained, factors, weight, root):
     -------
     torch.Tensor of shape (N, D), int8
     """
-    codes = torch.zeros(x.shape, dtype=torch.int8, device=x.device)
-    for c in torch.unique(explained).tolist():
-        rows = torch.nonzero(explained == c).squeeze(1)
-        f = factors.index_select(0, rows)
-        total = x.index_select(0, rows) * (f @ weight[c]) - f @ (weight[c] * root[c])
-        codes[rows] = torch.sign(total).to(torch.int8)
+    # rows sorted by cluster once: each cluster's rows are one slice (no mask or gather per cluster)
+    n_features = x.shape[1]
+    stacked = torch.cat([weight, weight * root], 2)  # (K, L, 2 D)
+    order = torch.argsort(explained, stable=True)
+    counts = torch.bincount(explained, minlength=weight.shape[0]).tolist()
+    x, factors = x.index_select(0, order), factors.index_select(0, order)
+    total = torch.empty_like(x)
+    start = 0
+    for c, count in enumerate(counts):
+        if count:
+            rows = slice(start, start + count)
+            both = factors[rows] @ stacked[c]  # (n_c, 2 D): f @ |W_c| and f @ (|W_c| * rho_c) in one product
+            total[rows] = torch.addcmul(-both[:, n_features:], x[rows], both[:, :n_features])
+            start += count
+    codes = torch.empty(x.shape, dtype=torch.int8, device=x.device)
+    codes[order] = torch.sign(total).to(torch.int8)
     return codes

@@ -66,6 +66,12 @@ class CentroidExplainer(Explainer):
     #: :meth:`_forward_pairs`; the slow reading of the definition, kept for tests and for reference points)
     direction_path = 'grouped'
 
+    def row_elements_for(self, options):
+        """The grouped direction holds O(L + D) per row; every other pairwise output (N, L, D)."""
+        if self.output == 'direction' and 'reference' not in options and self.direction_path == 'grouped':
+            return 4 * (self.own.shape[1] + self.centres.shape[1])
+        return self.row_elements
+
     def logits(self, scores):
         """Cluster evidence ``f_c = min over c's pairs of s_own - s_rival`` for every cluster."""
         if self.flat:
