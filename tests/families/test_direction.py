@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 from sklearn.cluster import DBSCAN, BisectingKMeans, KMeans
 from sklearn.datasets import load_iris, load_wine
@@ -21,7 +23,7 @@ from zennit_clusters.summary import _columns
 from zennit_clusters.validation import sign_stabiliser
 
 from references.centroids import bisecting_pairs, kmeans_pairs
-from references.contrast import pair_parts
+from references.contrast import pair_contributions, pair_parts
 from references.direction import assert_direction_matches, member_direction, mixture_direction
 
 COVARIANCE_TYPES = ['tied', 'diag', 'spherical', 'full']
@@ -128,12 +130,14 @@ def test_one_feature_mixture_high_and_low(covariance_type):
     assert list(labels == upper) == [False, False, True, True]
     codes = direction(gmm, points)
     np.testing.assert_array_equal(codes[:, 0], [-1, -1, 1, 1])
-    # explaining the upper cluster for every point: its evidence grows with x, every value is "high" past the root
+    # explaining the upper cluster for every point: the same codes (the one boundary's root is the same)
     np.testing.assert_array_equal(direction(gmm, points, cluster=upper)[:, 0], [-1, -1, 1, 1])
-    # a second feature that no component separates carries a term that is zero for equal means and precisions
-    model = neuralize(gmm)
-    if covariance_type in ('diag', 'spherical'):
-        assert set(np.unique(codes)) <= {-1, 1}
+    # the codes say where x lies against the boundary, whichever cluster is explained; the relevance's sign says
+    # for or against: x = 5 is high and speaks against the lower cluster, x = -5 low and speaks for it
+    lower = 1 - upper
+    np.testing.assert_array_equal(direction(gmm, points, cluster=lower)[:, 0], [-1, -1, 1, 1])
+    relevance = explain(gmm, points, cluster=lower)[:, 0]
+    assert relevance[0] > 0 and relevance[3] < 0
 
 
 def test_diagonal_feature_with_equal_parameters_has_no_direction():
@@ -194,3 +198,32 @@ def test_summarize_tells_two_mixture_clusters_apart(wine):
         word_b, _, _ = direction_of[1][name]
         assert {word_a, word_b} == {'high', 'low'}, name
         assert (word_a == 'high') == (median_a > rest_a), name
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 6), st.integers(1, 5), st.integers(1, 40), st.integers(0, 2**16),
+       st.sampled_from([0.0, 1.0, math.inf]), st.booleans())
+def test_grouped_equals_pairs_on_random_centroids(k, d, n, seed, beta, with_contrast):
+    """Any K, D, N (one row, one feature included): the grouped codes are int8 in {-1, 0, 1} and equal the pairs
+    path's away from ties."""
+    rng = np.random.default_rng(seed)
+    centres = torch.from_numpy(rng.normal(size=(k, d)))
+    x = torch.from_numpy(rng.normal(scale=2.0, size=(n, d)))
+    model = neuralize(centres, beta=1.0)
+    options = {'beta': beta}
+    if with_contrast:
+        options['contrast'] = torch.from_numpy(rng.integers(0, k, n))
+    grouped, pairs = _two_paths(model, x, **options)
+    assert grouped.dtype == np.int8 and grouped.shape == (n, d) and set(np.unique(grouped)) <= {-1, 0, 1}
+    labels = torch.cdist(x, centres).argmin(1).numpy()
+    for row, i in np.argwhere(grouped != pairs):
+        c = labels[row]
+        if with_contrast:  # the one pair (c, k) counts whole: its part is the contribution w (x - m)
+            rival = int(options['contrast'][row])
+            assert rival != c  # rows with k == c have no pair: 0 on both paths
+            contribution, offset = pair_contributions(x[row].numpy(), centres[c].numpy(), centres[rival].numpy())
+            part, offsets = contribution[None], offset[None]
+        else:
+            part, offsets = pair_parts(x[row].numpy(), kmeans_pairs(centres.numpy(), c), beta)
+        signed = (np.abs(part[:, i]) * np.sign(offsets[:, i])).sum()
+        assert abs(signed) <= 1e-9 * np.abs(part[:, i]).sum(), (row, i)
