@@ -324,7 +324,7 @@ def direction(model, X, cluster=None, contrast=None, beta=None, reference=None, 
     and d_i = +1 means "speaks for c because it is high"; R_i < 0 and d_i = +1 "speaks against c because it is
     high". Centroid models (midpoints), mixtures of every covariance type (the roots of their log-ratios' terms),
     member networks (member pairs' midpoints; DBSCAN's noise branch has no high or low and counts nowhere) and
-    pipelines before them. For centroid models it costs about one explanation (rows grouped by explained
+    pipelines before them. For centroid models it costs a few explanations (rows grouped by explained
     cluster); with a ``reference`` the roots depend on the row and the (N, L, D) pairs path runs in chunks.
 
     Parameters
