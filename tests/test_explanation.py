@@ -71,9 +71,9 @@ def test_mixture_constant_is_explain_with_constant(wine_scaled):
     assert np.abs(e.constant).max() > 1e-3  # diagonal mixtures do have one
     np.testing.assert_allclose(e.relevance.sum(1) + e.constant, e.evidence, rtol=1e-10, atol=1e-10)
     assert 'constant' in e.describe(0)
-    assert e.direction is None  # mixtures have no root point to be above or below
-    with pytest.raises(ValueError, match='pairwise margins'):
-        Explanation.of(gmm, wine_scaled, direction=True)
+    # mixtures have directions too (their log-ratios' roots), the library's
+    np.testing.assert_array_equal(e.direction, np.asarray(zennit_clusters.direction(gmm, wine_scaled)))
+    assert Explanation.of(gmm, wine_scaled, direction=False).direction is None
 
 
 def test_feature_names_from_frame_estimator_and_default(wine_scaled, wine_names):

@@ -75,7 +75,7 @@ def test_summary_plot_two_clusters_opposite_colours():
 def test_summary_plot_without_direction_and_a_subset(wine):
     _, X, _ = wine
     gmm = GaussianMixture(3, covariance_type='diag', random_state=0).fit(X)
-    fig = plot.summary_plot(summarize(gmm, X, top=3), clusters=[1], ncols=1)
+    fig = plot.summary_plot(summarize(gmm, X, top=3, direction=False), clusters=[1], ncols=1)
     (ax,) = [ax for ax in fig.axes if ax.patches]
     assert ax.get_title().startswith('cluster 1')
     assert all(p.get_facecolor() == to_rgba(DIRECTION_COLOURS['n/a']) for p in bar_patches(ax))

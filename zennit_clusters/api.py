@@ -316,13 +316,16 @@ def direction(model, X, cluster=None, contrast=None, beta=None, reference=None, 
               grouped=True):
     """Whether each feature's value speaks for the explained cluster because it is high (+1) or low (-1).
 
-    From the signs inside the midpoint rule (docs/method.md, "Direction"): on each pairwise boundary between
+    From the signs inside each family's rule (docs/method.md, "Direction"): on each pairwise boundary between
     the explained cluster c and a competitor k, feature i of x lies above (+1) or below (-1) the root point
-    ``rho_ck,i``; the direction is the sign of these, weighted by the magnitude of each competitor's part of the
+    ``rho_ck,i``; the direction is the sign of these, weighted by the magnitude of each pair's part of the
     relevance ``|R_ck,i|``: ``d_i = sign(sum_k |R_ck,i| sign(x_i - rho_ck,i))``. 0 where no part carries
     relevance (the feature does not separate c from its competitors). Read with the relevance's sign: R_i > 0
     and d_i = +1 means "speaks for c because it is high"; R_i < 0 and d_i = +1 "speaks against c because it is
-    high".
+    high". Centroid models (midpoints), mixtures of every covariance type (the roots of their log-ratios' terms),
+    member networks (member pairs' midpoints; DBSCAN's noise branch has no high or low and counts nowhere) and
+    pipelines before them. For centroid models it costs a few explanations (rows grouped by explained
+    cluster); with a ``reference`` the roots depend on the row and the (N, L, D) pairs path runs in chunks.
 
     Parameters
     ----------
@@ -385,7 +388,8 @@ def _explain_in_chunks(model, X, cluster, beta, chunk_size, epsilon, with_consta
                          f'{type(model).__name__} does not offer {" or ".join(missing)}.')
     if chunk_size is None:
         # explainers with a large per-row intermediate (member-point networks) declare it as row_elements
-        chunk_size = max(1, CHUNK_ELEMENTS // max(x.shape[1], model.n_clusters, explainer.row_elements))
+        chunk_size = max(1, CHUNK_ELEMENTS // max(x.shape[1], model.n_clusters,
+                                                  explainer.row_elements_for(tuple(row_options))))
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f'chunk_size must be a positive int, got {chunk_size!r}.')
 

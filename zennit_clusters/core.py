@@ -237,6 +237,11 @@ class Explainer(torch.nn.Module):
         # every family's explainer refuses what is not a dense float tensor before its arithmetic sees it
         self.register_forward_pre_hook(_check_explainer_call)
 
+    def row_elements_for(self, options):
+        """The widest per-row intermediate of a call with these per-row options (names, as in ``row_options``);
+        :func:`~zennit_clusters.explain` sizes its chunks by it. ``row_elements`` unless a family's paths differ."""
+        return self.row_elements
+
     def forward_with_constant(self, x, **options):
         """``(label, logits, relevance, constant)``; the constant is zero for families without one (of shape
         ``relevance.shape[:-1]``: (N,), or (N, K) for per-competitor parts). ``options`` go to ``forward``."""

@@ -18,7 +18,8 @@ import torch
 from .compiled import centred_addcmul, centred_linear
 
 __all__ = ['centroid_scores', 'score_weights', 'pair_margins', 'masked_min', 'soft_min', 'softmin_shares',
-           'sign_stabilize', 'pair_factors', 'pair_weights', 'midpoint_relevance', 'root_contributions']
+           'sign_stabilize', 'pair_factors', 'pair_weights', 'midpoint_relevance', 'root_contributions',
+           'grouped_direction']
 
 
 def centroid_scores(x, centres, origin=None):
@@ -255,3 +256,46 @@ def root_contributions(x, weight, midpoint, reference=None):
     projection = (x - r) + h_r * step / torch.where(norm == 0, torch.ones_like(norm), norm)
     offset = torch.where(crosses, line, projection)
     return weight * offset, offset
+
+
+def grouped_direction(x, explained, factors, weight, root):
+    """Direction codes ``d_i = sign(sum_l f_l |w_l,i| (x_i - rho_l,i))`` of linear pair margins, rows grouped by
+    their explained cluster (docs/method.md, "Direction").
+
+    With a pair's part ``a_l w_l,i (x_i - rho_l,i)`` of R_i, ``|part| sign(x_i - rho_l,i) = |a_l| |w_l,i|
+    (x_i - rho_l,i)``: the sum over pairs is ``x_i (f @ |W_c|)_i - (f @ (|W_c| * rho_c))_i`` with ``f = |a|``, two
+    (N_c, L) x (L, D) products per cluster c, never an (N, L, D) tensor. 0 exactly where every |w_l,i| is 0.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, D)
+    explained : torch.LongTensor of shape (N,)
+        Each row's explained cluster c (its pairs are ``weight[c]``, ``root[c]``).
+    factors : torch.Tensor of shape (N, L)
+        ``|a_l|`` of each row's pairs (0 for pairs that do not exist or carry nothing).
+    weight : torch.Tensor of shape (K, L, D)
+        ``|w_l|`` of the pairs of each cluster (any positive multiple: only signs come out).
+    root : torch.Tensor of shape (K, L, D)
+        The root point of each pair.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, D), int8
+    """
+    # rows sorted by cluster once: each cluster's rows are one slice (no mask or gather per cluster)
+    n_features = x.shape[1]
+    stacked = torch.cat([weight, weight * root], 2)  # (K, L, 2 D)
+    order = torch.argsort(explained, stable=True)
+    counts = torch.bincount(explained, minlength=weight.shape[0]).tolist()
+    x, factors = x.index_select(0, order), factors.index_select(0, order)
+    total = torch.empty_like(x)
+    start = 0
+    for c, count in enumerate(counts):
+        if count:
+            rows = slice(start, start + count)
+            both = factors[rows] @ stacked[c]  # (n_c, 2 D): f @ |W_c| and f @ (|W_c| * rho_c) in one product
+            total[rows] = torch.addcmul(-both[:, n_features:], x[rows], both[:, :n_features])
+            start += count
+    codes = torch.empty(x.shape, dtype=torch.int8, device=x.device)
+    codes[order] = torch.sign(total).to(torch.int8)
+    return codes

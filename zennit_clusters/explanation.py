@@ -78,7 +78,7 @@ def user_values(model, X, x):
 
 def has_direction(model):
     """Whether a model's family offers :func:`zennit_clusters.direction` (pairwise margins with a root point:
-    centroid models and pipelines before them; not mixtures or member networks)."""
+    centroid models, mixtures, member networks and pipelines before them; not stacked deep models)."""
     try:
         # cluster and beta left at their defaults: the one thing that can be refused here is the output
         make_explainer(neuralize(model), output='direction')

@@ -9,8 +9,8 @@ import torch
 
 from ... import compiled
 from ...core import Explainer, labels_and_explained
-from ...equations import (centroid_scores, masked_min, midpoint_relevance, pair_margins, root_contributions,
-                           sign_stabilize, softmin_shares)
+from ...equations import (centroid_scores, grouped_direction, masked_min, midpoint_relevance, pair_factors,
+                           pair_margins, root_contributions, sign_stabilize, softmin_shares)
 from ...validation import check_cluster, check_n_features, sign_stabiliser
 from . import row_step
 from .equations import competitor_columns, flat_logits, flat_margin_weights, margin_weights, top_two
@@ -61,6 +61,16 @@ class CentroidExplainer(Explainer):
     writes_out = True
     outputs = ('relevance', 'parts', 'direction')
     row_options = ('contrast', 'reference')
+    #: how output='direction' is computed without a reference: 'grouped' (rows grouped by their explained cluster,
+    #: (N_c, L) x (L, D) products, :meth:`_direction_grouped`) or 'pairs' (every pair's (N, L, D) contributions,
+    #: :meth:`_forward_pairs`; the slow reading of the definition, kept for tests and for reference points)
+    direction_path = 'grouped'
+
+    def row_elements_for(self, options):
+        """The grouped direction holds O(L + D) per row; every other pairwise output (N, L, D)."""
+        if self.output == 'direction' and 'reference' not in options and self.direction_path == 'grouped':
+            return 4 * (self.own.shape[1] + self.centres.shape[1])
+        return self.row_elements
 
     def logits(self, scores):
         """Cluster evidence ``f_c = min over c's pairs of s_own - s_rival`` for every cluster."""
@@ -77,6 +87,8 @@ class CentroidExplainer(Explainer):
         path :meth:`_forward_pairs` (see :func:`zennit_clusters.explain`)."""
         check_n_features(x, self.centres.shape[1], 'x')
         epsilon = sign_stabiliser(x.dtype, self.epsilon)
+        if self.output == 'direction' and reference is None and self.direction_path == 'grouped':
+            return self._direction_grouped(x, epsilon, contrast)
         if contrast is not None or reference is not None or self.output != 'relevance':
             return self._forward_pairs(x, epsilon, contrast, reference)
         if self.flat and compiled.usable(x, self.centres, self.origin) and row_step.available():
@@ -137,6 +149,43 @@ class CentroidExplainer(Explainer):
         label, logits, weights = self._flat_weights(scores, epsilon)
         return label, logits, midpoint_relevance(x, self.centres, weights, origin, out)
 
+    def _pair_columns(self, explained, contrast, dtype):
+        """(N, L) indicator of the one pair of each row's explained cluster that separates it from ``contrast``
+        (all zero where the contrast is the cluster itself: h_cc = 0 has no pair)."""
+        column = self.column[explained, contrast]
+        factors = torch.zeros(self.own[explained].shape, dtype=dtype, device=explained.device)
+        return factors.scatter_(1, column.clamp(min=0).unsqueeze(1), (column >= 0).to(dtype).unsqueeze(1))
+
+    def _direction_grouped(self, x, epsilon, contrast=None):
+        """``(label, logits, direction)`` without the (N, L, D) contributions of :meth:`_forward_pairs`.
+
+        The pair l of cluster c has the part ``a_l w_l,i (x_i - m_l,i)`` of R_i, so ``|part| sign(x_i - m_l,i) =
+        |a_l| |w_l,i| (x_i - m_l,i)``, and the direction is the sign of ``sum_l |a_l| |w_l,i| (x_i - m_l,i)``
+        (:func:`~zennit_clusters.equations.grouped_direction`): per explained cluster, two (N_c, L) x (L, D)
+        products, the cost of the explanation itself. The factors ``a_l = R_l / h_l`` are the midpoint rule's, with
+        h from the scores (the pairs path takes h from the sum of the contributions; the two differ by rounding).
+        """
+        if not self.separable and contrast is not None:
+            raise ValueError('this margin graph has clusters that no pair separates from another: no contrastive '
+                             'reading exists for it.')
+        x = x if self.origin is None else x - self.origin
+        scores = centroid_scores(x, self.centres)
+        logits = self.logits(scores)
+        label, explained = labels_and_explained(logits, self.cluster)
+        own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
+        if contrast is not None:
+            factors = self._pair_columns(explained, contrast, x.dtype)
+        else:
+            margins = pair_margins(scores, own, rival)
+            magnitude = scores.gather(1, own).abs() + scores.gather(1, rival).abs()
+            evidence = logits.gather(1, explained.unsqueeze(1))
+            pair_relevance = softmin_shares(margins, valid, self.beta) * evidence
+            factors = pair_factors(margins, pair_relevance, valid, epsilon[0], epsilon[1], magnitude)
+        own_centres, rival_centres = self.centres[self.own], self.centres[self.rival]  # (K, L, D)
+        weight = (own_centres - rival_centres).abs() * self.valid.unsqueeze(2).to(x.dtype)
+        midpoint = 0.5 * (own_centres + rival_centres)
+        return label, logits, grouped_direction(x, explained, factors.abs(), weight, midpoint)
+
     def _forward_pairs(self, x, epsilon, contrast=None, reference=None):
         """Every pair's per-feature contributions ``C = w (x - rho)`` at once, (N, L, D): the contrastive
         relevance, the per-competitor parts, the directions, and the rule with a reference point.
@@ -162,9 +211,7 @@ class CentroidExplainer(Explainer):
         contributions = contributions * valid.unsqueeze(2).to(x.dtype)
         if contrast is not None:
             # the margin h_ck itself is the relevance of its pair (a = 1); rows with k == c have none (h_cc = 0)
-            column = self.column[explained, contrast]
-            factors = torch.zeros(own.shape, dtype=x.dtype, device=x.device)
-            factors.scatter_(1, column.clamp(min=0).unsqueeze(1), (column >= 0).to(x.dtype).unsqueeze(1))
+            factors = self._pair_columns(explained, contrast, x.dtype)
         else:
             margins = pair_margins(scores, own, rival)
             magnitude = scores.gather(1, own).abs() + scores.gather(1, rival).abs()

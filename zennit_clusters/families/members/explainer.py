@@ -4,7 +4,7 @@ import torch
 from ...core import Explainer, labels_and_explained
 from ...equations import centroid_scores, masked_min, softmin_shares
 from ...validation import sign_stabiliser, tie_stabiliser
-from .equations import factored_pair_relevance, group_logmeanexp, group_shares
+from .equations import factored_pair_relevance, group_logmeanexp, group_shares, tie_reciprocal
 from .noise import noise_labels, radius_relevance, radius_terms
 
 __all__ = ['MemberExplainer']
@@ -48,7 +48,7 @@ class MemberExplainer(Explainer):
     features that carry the point farthest from its nearest core sample v*), with ``sum_i R_i = e``. The
     min of ``f_c`` and ``e`` shares relevance by the soft-min with ``beta``, as the min over competitors does.
     """
-    outputs = ('relevance', 'parts')
+    outputs = ('relevance', 'parts', 'direction')
     row_options = ('contrast',)
 
     def __init__(self, model, cluster, beta, epsilon=None, output='relevance'):
@@ -97,10 +97,13 @@ class MemberExplainer(Explainer):
         if contrast is not None:
             # the margin itself is the competitor's relevance; h_cc = 0 carries none
             column = contrast.unsqueeze(1)
-            competitor = torch.zeros_like(own_margins).scatter(1, column, own_margins.gather(1, column) * (
-                contrast != explained).to(x.dtype).unsqueeze(1))
+            selected = torch.zeros_like(own_margins).scatter(1, column, (contrast != explained).to(x.dtype).unsqueeze(1))
+            competitor = selected * own_margins
             if self.radius is not None:
                 label = noise_labels(logits, label)
+            if self.output == 'direction':
+                # the pair weights |R_ij / h_ij| of the margin h_ck = S_c - S_k itself (as its relevance uses)
+                return label, logits, self._pair_direction(x, scores, explained, competitor)
             return label, logits, self._pair_relevance(x, scores, explained, competitor)
         if self.radius is not None:
             label = noise_labels(logits, label)
@@ -113,6 +116,9 @@ class MemberExplainer(Explainer):
                                            self.radius ** 2 + distance)
             evidence = split[:, :1]
         competitor = softmin_shares(own_margins, self.others[explained], self.beta) * evidence
+        if self.output == 'direction':
+            # the noise branch's terms eps^2 / D - (x_i - v*_i)^2 have no high or low: only the member pairs count
+            return label, logits, self._pair_direction(x, scores, explained, competitor)
         if self.output == 'parts':
             # the rule is linear in the competitors' relevance: one pass per competitor gives its part
             parts = torch.stack([self._pair_relevance(x, scores, explained, competitor * (
@@ -123,8 +129,10 @@ class MemberExplainer(Explainer):
             relevance = relevance + radius_part
         return label, logits, relevance
 
-    def _pair_relevance(self, x, scores, explained, competitor):
-        """The members' pools and the midpoint rule on every pair, for the (N, K) relevance of the competitors."""
+    def _pair_factors(self, x, scores, explained, competitor):
+        """``(own, own_share, rival_share, h, (absolute, relative, magnitude))`` of the member pairs: the factor of
+        pair (i, j) is ``own_share_i rival_share_j / h_ij``, 0 for ties (:func:`.tie_reciprocal` with the threshold
+        in the last item)."""
         shares = group_shares(scores, self.groups, self.group_valid, self.member_group, self.relevance_gamma)
         own = self.groups[explained]
         own_share = shares.gather(1, own).masked_fill(~self.group_valid[explained], 0.0)
@@ -133,5 +141,38 @@ class MemberExplainer(Explainer):
         pair_margins = own_scores - scores.unsqueeze(1)
         absolute, relative = tie_stabiliser(x.dtype, self.scale, self.epsilon)
         magnitude = own_scores.abs() + scores.abs().unsqueeze(1) if relative else None
+        return own, own_share, rival_share, pair_margins, (absolute, relative, magnitude)
+
+    def _pair_direction(self, x, scores, explained, competitor):
+        """Direction codes from the member pairs (docs/method.md, "Direction"): pair (i, j), i in C_c, j in C_k,
+        has the part ``F_ij w_ij,d (x_d - m_ij,d)`` with ``w = 2 (u_i - u_j)`` and the midpoint m, so the sum is
+        ``sum_ij |F_ij| |u_i - u_j|_d (x_d - m_ij,d)``: per explained cluster, (N_c, A M) x (A M, D) products over
+        blocks of its members (|C_c| M D elements per row group; the relevance needs |C_c| M)."""
+        own, own_share, rival_share, pair_margins, (absolute, relative, magnitude) = self._pair_factors(
+            x, scores, explained, competitor)
+        inverse = tie_reciprocal(pair_margins, absolute, relative, magnitude)
+        factors = (own_share.unsqueeze(2) * inverse * rival_share.unsqueeze(1)).abs()  # (N, A, M)
+        members = self.members
+        n_members, n_features = members.shape
+        codes = torch.zeros(x.shape, dtype=torch.int8, device=x.device)
+        block = max(1, (1 << 22) // max(1, n_members * n_features))
+        for c in torch.unique(explained).tolist():
+            rows = torch.nonzero(explained == c).squeeze(1)
+            f, xc = factors.index_select(0, rows), x.index_select(0, rows)
+            own_members = members[self.groups[c]]  # (A, D); padding carries a zero own share
+            total = torch.zeros(rows.shape[0], n_features, dtype=x.dtype, device=x.device)
+            for start in range(0, own_members.shape[0], block):
+                u = own_members[start:start + block].unsqueeze(1)  # (a, 1, D) against every member (M, D)
+                weight = (u - members).abs()
+                midpoint = 0.5 * (u + members)
+                fb = f[:, start:start + block].flatten(1)  # (N_c, a M)
+                total += xc * (fb @ weight.flatten(0, 1)) - fb @ (weight * midpoint).flatten(0, 1)
+            codes[rows] = torch.sign(total).to(torch.int8)
+        return codes
+
+    def _pair_relevance(self, x, scores, explained, competitor):
+        """The members' pools and the midpoint rule on every pair, for the (N, K) relevance of the competitors."""
+        own, own_share, rival_share, pair_margins, (absolute, relative, magnitude) = self._pair_factors(
+            x, scores, explained, competitor)
         return factored_pair_relevance(x, self.members, own, own_share, rival_share, pair_margins, absolute,
                                        relative, magnitude)

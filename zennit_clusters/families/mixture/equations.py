@@ -20,7 +20,7 @@ from ...equations import sign_stabilize
 
 __all__ = ['diagonal_scores', 'precision_products', 'quadratic_terms', 'quadratic_scores', 'quadratic_relevance',
            'mixture_constant', 'tied_root_points', 'root_point_relevance', 'segment_roots', 'segment_relevance',
-           'stabilized_factors']
+           'stabilized_factors', 'root_point_direction', 'term_roots', 'quadratic_direction', 'segment_direction']
 
 
 def diagonal_scores(x, means, precisions, biases):
@@ -290,3 +290,89 @@ def stabilized_factors(relevance, h, epsilon):
     on_boundary = h == 0
     factors = (relevance / sign_stabilize(h, epsilon)).masked_fill(on_boundary, 0.0)
     return factors, (relevance - factors * h).sum(-1)
+
+
+# Direction (docs/method.md, section 7): each rule's part of R_i from pair p is a_p times a term of the
+# log-ratio h_p that vanishes at a root rho_p,i; the direction is sign(sum_p |a_p term_p,i| sign(x_i - rho_p,i)).
+# The functions below return the sum before its sign, with ``factors`` = |a_p| (or 1 on a contrast's one pair).
+
+def root_point_direction(x, weight, root, factors):
+    """Tied covariances: ``sum_p f_p |w_p,i| (x_i - x0_p,i)`` (the part is ``a w_i (x_i - x0_i)``), two
+    (N, P) x (P, D) products.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, D)
+    weight, root : torch.Tensor of shape (P, D)
+        From :func:`tied_root_points`.
+    factors : torch.Tensor of shape (N, P)
+        ``|a|`` of each pair (0 for pairs a row does not use).
+
+    Returns
+    -------
+    torch.Tensor of shape (N, D)
+    """
+    magnitude = weight.abs()
+    return x * (factors @ magnitude) - factors @ (magnitude * root)
+
+
+def term_roots(means, precisions, own, rival):
+    """Root of each one-feature term of diagonal log-ratios, between the two means.
+
+    The term of feature i in ``h = s_own - s_rival`` is ``t(x_i) = 1/2 [p_r (x_i - mu_r)^2 - p_o (x_i - mu_o)^2]``;
+    it vanishes where ``sqrt(p_r) |x_i - mu_r| = sqrt(p_o) |x_i - mu_o|``, at ``(sqrt(p_o) mu_o + sqrt(p_r) mu_r) /
+    (sqrt(p_o) + sqrt(p_r))`` (the precision-weighted point between the means, the midpoint for equal
+    precisions) and, for unequal precisions, once more outside the segment; the root between the means is taken.
+
+    Parameters
+    ----------
+    means, precisions : torch.Tensor of shape (K, D)
+    own, rival : torch.LongTensor of any shape S
+
+    Returns
+    -------
+    torch.Tensor of shape S + (D,)
+    """
+    root_own, root_rival = precisions[own].sqrt(), precisions[rival].sqrt()
+    return (root_own * means[own] + root_rival * means[rival]) / (root_own + root_rival)
+
+
+def quadratic_direction(x, means, precisions, own, rival, factors):
+    """Diagonal and spherical covariances: ``sum_p f_p |t_p(x_i)| sign(x_i - rho_p,i)`` with the one-feature terms
+    t of :func:`term_roots` (the part of pair p is ``a_p t_p(x_i)``). (N, P, D) intermediates.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, D)
+    means, precisions : torch.Tensor of shape (K, D)
+    own, rival : torch.LongTensor of shape (N, P)
+    factors : torch.Tensor of shape (N, P)
+
+    Returns
+    -------
+    torch.Tensor of shape (N, D)
+    """
+    z = x.unsqueeze(1)
+    mu_own, mu_rival = means[own], means[rival]
+    terms = 0.5 * (precisions[rival] * (z - mu_rival) ** 2 - precisions[own] * (z - mu_own) ** 2)
+    sides = torch.sign(z - term_roots(means, precisions, own, rival))
+    return (factors.unsqueeze(-1) * terms.abs() * sides).sum(1)
+
+
+def segment_direction(x, products, own, rival, root, slope, factors):
+    """Full covariances: ``sum_p f_p |g_p,i| (x_i - x0_p,i)`` with g the gradient of :func:`segment_relevance` at
+    ``(x + x0) / 2`` (the part is ``a (x_i - x0_i) g_i``, the integrated gradient from the root x0).
+
+    Parameters
+    ----------
+    As :func:`segment_relevance`, with ``factors`` = ``|a|``.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, D)
+    """
+    n_features = x.shape[1]
+    p_own = products.gather(1, own.unsqueeze(-1).expand(*own.shape, n_features))
+    p_rival = products.gather(1, rival.unsqueeze(-1).expand(*rival.shape, n_features))
+    gradient = 0.5 * (p_rival - p_own) + slope
+    return (factors.unsqueeze(-1) * gradient.abs() * (x.unsqueeze(1) - root)).sum(1)

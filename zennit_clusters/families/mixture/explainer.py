@@ -63,11 +63,11 @@ class MixtureExplainer(Explainer):
         n_clusters, n_features = ratio.means.shape
         self.row_elements = {'full': 2 * n_clusters * n_features, 'tied': n_clusters * (n_clusters - 1)}.get(
             ratio.covariance_type, n_clusters)
-        if output == 'parts':  # the (K, D) parts and one pass's intermediates
-            self.row_elements = max(self.row_elements, 2 * n_clusters * n_features)
+        if output in ('parts', 'direction'):  # the (K, D) parts or per-pair terms, and one pass's intermediates
+            self.row_elements = max(self.row_elements, 4 * n_clusters * n_features)
 
     has_constant = True
-    outputs = ('relevance', 'parts')
+    outputs = ('relevance', 'parts', 'direction')
     row_options = ('contrast',)
 
     def forward_with_constant(self, x, contrast=None):
@@ -89,11 +89,16 @@ class MixtureExplainer(Explainer):
         if contrast is not None:
             # the log-ratio h_ck itself is the pair's relevance; competitor k sits in column k, or k - 1 past c
             column = (contrast - (contrast > explained).long()).clamp(0, n_clusters - 2).unsqueeze(1)
-            pair_relevance = torch.zeros_like(margins).scatter(1, column, margins.gather(1, column) * (
-                contrast != explained).to(x.dtype).unsqueeze(1))
+            selected = torch.zeros_like(margins).scatter(1, column, (contrast != explained).to(x.dtype).unsqueeze(1))
+            pair_relevance = selected * margins
         else:
             pair_relevance = softmin_shares(margins, self.valid[explained], self.beta) * evidence
         epsilon = sign_epsilon(x.dtype) if self.epsilon is None else self.epsilon
+        if self.output == 'direction':
+            # only |a| weighs the pairs; a contrast's one pair counts whole (a = 1), also where h_ck = 0
+            weights = selected if contrast is not None else stabilized_factors(pair_relevance, margins, epsilon)[0]
+            codes = torch.sign(self.split.direction(self, x, weights.abs(), pairs, products)).to(torch.int8)
+            return label, logits, codes, torch.zeros(n_rows, dtype=x.dtype, device=x.device)
         if self.output == 'parts':
             return (label, logits) + self._parts(x, explained, pairs, products, pair_relevance, margins, epsilon)
         factors, remainder = stabilized_factors(pair_relevance, margins, epsilon)

@@ -16,8 +16,9 @@ A *holder* is the module that keeps the mixture's buffers (the layer or the expl
 import torch
 
 from ...equations import pair_margins, pair_weights
-from .equations import (diagonal_scores, mixture_constant, precision_products, quadratic_relevance, quadratic_scores,
-                        quadratic_terms, root_point_relevance, segment_relevance)
+from .equations import (diagonal_scores, mixture_constant, precision_products, quadratic_direction,
+                        quadratic_relevance, quadratic_scores, quadratic_terms, root_point_direction,
+                        root_point_relevance, segment_direction, segment_relevance)
 
 __all__ = ['SPLITS', 'TiedSplit', 'DiagonalSplit', 'FullSplit']
 
@@ -49,6 +50,13 @@ class TiedSplit:
         relevance = root_point_relevance(x, _float(holder, 'weight', x), _float(holder, 'root', x), factors)
         return relevance, factors @ _float(holder, 'kappa', x)
 
+    def direction(self, holder, x, factors, pairs, products=None):
+        """The (N, D) sum whose sign is the direction (:func:`.root_point_direction`); ``factors`` (N, P) are
+        ``|a|`` of the rows' pairs ``pairs`` (N, P)."""
+        factors = torch.zeros(x.shape[0], holder.weight.shape[0], dtype=x.dtype, device=x.device).scatter(
+            1, pairs, factors)
+        return root_point_direction(x, _float(holder, 'weight', x), _float(holder, 'root', x), factors)
+
 
 class _QuadraticSplit:
     """What diagonal and full covariances share: log-ratios from the component scores."""
@@ -75,6 +83,12 @@ class DiagonalSplit(_QuadraticSplit):
         return (quadratic_relevance(x, means, precisions, weights, reference=reference),
                 mixture_constant(weights, biases))
 
+    def direction(self, holder, x, factors, pairs, products=None):
+        """As :meth:`TiedSplit.direction`, from the one-feature terms (:func:`.quadratic_direction`)."""
+        means, precisions = _float(holder, 'means', x), _float(holder, 'precisions', x)
+        return quadratic_direction(x, means, precisions, _index(holder, 'own', x, pairs),
+                                   _index(holder, 'rival', x, pairs), factors)
+
 
 class FullSplit(_QuadraticSplit):
     """Full covariances: the exact integrated gradient of each log-ratio from its root point."""
@@ -98,6 +112,14 @@ class FullSplit(_QuadraticSplit):
             root, slope, kappa = root[pairs], slope[pairs], kappa[pairs]
         relevance = segment_relevance(x, products, own, rival, root, slope, factors)
         return relevance, (factors * kappa).sum(1)
+
+    def direction(self, holder, x, factors, pairs, products=None):
+        """As :meth:`TiedSplit.direction`, from the integrated gradient (:func:`.segment_direction`)."""
+        if products is None:
+            products = precision_products(x, _float(holder, 'precisions', x))
+        root, slope = _float(holder, 'root', x)[pairs], _float(holder, 'slope', x)[pairs]
+        return segment_direction(x, products, _index(holder, 'own', x, pairs), _index(holder, 'rival', x, pairs),
+                                 root, slope, factors)
 
 
 #: the strategy of each covariance type of scikit-learn's mixtures

@@ -26,6 +26,9 @@ class PipelineExplainer(Explainer):
     #: as the head's (make_explainer checks the head's own list when it is built)
     outputs = ('relevance', 'parts', 'direction')
 
+    def row_elements_for(self, options):
+        return self.head.row_elements_for(options)
+
     @property
     def scaling(self):
         return self.prefix[0] if len(self.prefix) else None
