@@ -223,3 +223,21 @@ def test_sparse_input_is_refused_for_a_metric():
     assert model.has_metric
     with pytest.raises(TypeError, match='metric of its own'):
         explain(model, scipy.sparse.csr_matrix(X))
+
+
+@pytest.mark.parametrize('dtype', [np.float64, np.float32])
+def test_compiled_pass_equals_the_torch_form(dtype):
+    """k-means under a metric runs one compiled pass over the rows on CPU (compiled.centred_addcmul_indexed); the
+    torch form (what runs on other devices and in exported graphs) gives the same relevance."""
+    from zennit_clusters import compiled
+    fit = load_digits().data.astype(np.float64)  # a PCA fitted in float32 is not orthonormal to 1e-8 (refused)
+    pipeline = make_pipeline(StandardScaler(), PCA(12, whiten=True), KMeans(7, n_init=2, random_state=0)).fit(fit)
+    model = neuralize(pipeline, X=fit)
+    X = fit.astype(dtype)
+    fast, labels, _ = explain(model, X, return_logits=True)
+    with compiled.torch_only():
+        slow, slow_labels, _ = explain(model, X, return_logits=True)
+    np.testing.assert_array_equal(labels, slow_labels)
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(fast, slow, rtol=tolerance, atol=tolerance * np.abs(slow).max())
+    assert fast.dtype == dtype

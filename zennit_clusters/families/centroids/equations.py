@@ -13,10 +13,13 @@ k-means, the pairs are the (path node, sibling) splits on the way down the tree 
 import math
 
 import torch
+import torch.nn.functional as F
 
+from ... import compiled
+from ...compiled import centred_addcmul
 from ...equations import midpoint_relevance, pair_factors, pair_weights
 
-__all__ = ['margin_relevance', 'margin_weights', 'metric_pair_relevance', 'metric_flat_relevance', 'top_two', 'flat_logits', 'flat_margin_relevance', 'flat_margin_weights',
+__all__ = ['margin_relevance', 'margin_weights', 'metric_pair_relevance', 'metric_flat_relevance', 'metric_tables', 'top_two', 'flat_logits', 'flat_margin_relevance', 'flat_margin_weights',
            'competitor_columns']
 
 
@@ -106,15 +109,24 @@ def metric_pair_relevance(x, centres, directions, factors, own, rival, origin=No
     return relevance if out is None else out.copy_(relevance)
 
 
-def metric_flat_relevance(x, centres, directions, weights, explained, origin=None, out=None):
+def metric_tables(centres, directions):
+    """The (M, M, D) tables ``T_c = a * mu + mu_c * a - a_c * mu`` of :func:`metric_flat_relevance`, one per own
+    centre c, so that ``R = g.T_c - 2 x * (g.a)`` (the form the compiled row pass takes)."""
+    product = directions * centres
+    return (product.unsqueeze(0) + centres.unsqueeze(1) * directions.unsqueeze(0)
+            - directions.unsqueeze(1) * centres.unsqueeze(0)).contiguous()
+
+
+def metric_flat_relevance(x, centres, directions, weights, explained, origin=None, out=None, tables=None):
     """:func:`metric_pair_relevance` for the flat k-means layout: every pair of row n is ``(c_n, k)``.
 
     With one own centre c per row the cross term is ``a_c * (g.mu) - mu_c * (g.a)`` (``g`` of
     :func:`flat_margin_weights`, whose column c is ``-sum_k f_k``), so
 
-        R = g.(a * mu) - (2 x - mu_c) * (g.a) - a_c * (g.mu),
+        R = g.(a * mu) - 2 (x - mu_c / 2) * (g.a) - a_c * (g.mu):
 
-    three (N, M) x (M, D) products and no per-pair work.
+    the fused midpoint product of :func:`midpoint_relevance` on the rows shifted by half their own centre, and one
+    more (N, M) x (M, D) product; no per-pair work.
 
     Parameters
     ----------
@@ -126,18 +138,20 @@ def metric_flat_relevance(x, centres, directions, weights, explained, origin=Non
     explained : torch.LongTensor of shape (N,)
         Each row's own centre c.
     origin, out : torch.Tensor, optional
+    tables : torch.Tensor of shape (M, M, D), optional
+        :func:`metric_tables` of the centres; with them, on plain CPU tensors, one compiled pass over the rows
+        (:func:`zennit_clusters.compiled.centred_addcmul_indexed`, tests/compiled ties it to the torch form).
 
     Returns
     -------
     torch.Tensor of shape (N, D)
     """
-    if origin is not None:
-        x = x - origin
-    along = weights @ directions
-    relevance = weights @ (directions * centres)
-    relevance.addcmul_(torch.sub(centres[explained], x, alpha=2.0), along)
-    relevance.addcmul_(directions[explained], weights @ centres, value=-1.0)
-    return relevance if out is None else out.copy_(relevance)
+    if tables is not None and compiled.usable(x, origin, weights, tables, directions):
+        return compiled.centred_addcmul_indexed(weights, tables, explained, directions, x, origin, -2.0, out)
+    shift = 0.5 * centres if origin is None else 0.5 * centres + origin  # (M, D): the centring folded in
+    relevance = centred_addcmul(weights, directions * centres, directions, x - shift[explained], None, -2.0, out)
+    # F.linear on the (D, M) transpose: MKL's fast path for a small inner dimension (see centred_addcmul)
+    return relevance.addcmul_(directions[explained], F.linear(weights, centres.t().contiguous()), value=-1.0)
 
 
 def margin_weights(own, rival, valid, h, relevance, epsilon, n_centres, relative=0.0, magnitude=None):

@@ -14,7 +14,7 @@ from ...equations import (centroid_scores, masked_min, midpoint_relevance, pair_
 from ...validation import check_cluster, check_n_features, sign_stabiliser
 from . import row_step
 from .equations import (competitor_columns, flat_logits, flat_margin_weights, margin_weights, metric_flat_relevance,
-                        metric_pair_relevance, top_two)
+                        metric_pair_relevance, metric_tables, top_two)
 
 __all__ = ['CentroidExplainer']
 
@@ -48,6 +48,9 @@ class CentroidExplainer(Explainer):
         # a metric of the margins' own (k-means after a whitened PCA), else None: the Euclidean paths, unchanged
         directions = getattr(margin, 'directions', None)
         self.register_buffer('directions', None if directions is None else directions.clone())
+        # k-means under a metric: one (K, D) table per explained cluster for the compiled pass (metric_tables)
+        self.register_buffer('metric_tables', metric_tables(self.centres, self.directions)
+                             if directions is not None and model.is_flat else None)
         self.cluster = check_cluster(cluster, model.n_clusters)
         self.beta = beta
         self.epsilon = epsilon
@@ -150,12 +153,12 @@ class CentroidExplainer(Explainer):
         same scores, logits and pair factors as the Euclidean path, then the midpoint rule with the directions
         (:func:`.metric_flat_relevance` for k-means, :func:`.metric_pair_relevance` for a bisection tree). The
         compiled row step is Euclidean only and is not used here."""
-        x = x if self.origin is None else x - self.origin
-        scores = centroid_scores(x, self.centres, directions=self.directions)
+        x, origin = compiled.defer_centring(x, self.origin)
+        scores = centroid_scores(x, self.centres, origin, directions=self.directions)
         if self.flat:
             label, logits, weights, explained = self._flat_parts(scores, epsilon)
             return label, logits, metric_flat_relevance(x, self.centres, self.directions, weights, explained,
-                                                        out=out)
+                                                        origin, out, self.metric_tables)
         logits = self.logits(scores)
         label, explained = labels_and_explained(logits, self.cluster)
         own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
@@ -164,7 +167,8 @@ class CentroidExplainer(Explainer):
         evidence = logits.gather(1, explained.unsqueeze(1))
         pair_relevance = softmin_shares(margins, valid, self.beta) * evidence
         factors = pair_factors(margins, pair_relevance, valid, epsilon[0], epsilon[1], magnitude)
-        return label, logits, metric_pair_relevance(x, self.centres, self.directions, factors, own, rival, out=out)
+        return label, logits, metric_pair_relevance(x, self.centres, self.directions, factors, own, rival, origin,
+                                                    out)
 
     def _forward_flat(self, x, origin, scores, epsilon, out):
         """The torch twin of the compiled k-means row step (:mod:`.row_step`): scores, the flat weights and the
