@@ -7,8 +7,8 @@ Both models are fitted on the same data and explained on the same float32 X (N x
 exactly: the scaler is a per-feature layer, the PCA is folded into the k-means head by lifting its centroids to
 input space (docs/pipelines.md), so the pipeline runs the same compiled k-means kernel on D columns as plain
 k-means, plus one pass for the scaling. A whitened PCA keeps its metric in the margins (sites and directions,
-docs/pipelines.md), which the Euclidean compiled kernel does not take: it runs the torch closed form (three
-(N, K) x (K, D) products). Reports median seconds and the ratios within this run; writes
+docs/pipelines.md): the same compiled row step with its scores taken from the directions and one relevance
+table per explained cluster. Reports median seconds and the ratios within this run; writes
 benchmarks/results/pipeline.md and prints it.
 """
 import argparse

@@ -27,7 +27,7 @@ except ImportError:  # built without a C compiler: torch does the work
     _cpu = None
 
 __all__ = ['available', 'usable', 'torch_only', 'instruction_set', 'centred_linear', 'centred_addcmul',
-           'centred_addcmul_indexed', 'defer_centring', 'check_shapes', 'output_target', 'deliver', 'zero_if_none']
+           'defer_centring', 'check_shapes', 'output_target', 'deliver', 'zero_if_none']
 
 #: environment variables that switch the compiled code off (the second is the name of earlier releases)
 DISABLE_VARIABLES = ('ZENNIT_CLUSTERS_NO_COMPILED', 'ZENNIT_CLUSTERS_NO_KERNELS')
@@ -207,48 +207,4 @@ def centred_addcmul(weights, first, second, x, origin=None, value=1.0, out=None)
     _cpu.centred_addcmul(x.dtype == torch.float64, x.data_ptr(), origin.data_ptr(), weights.data_ptr(),
                              first.data_ptr(), second.data_ptr(), float(value), target.data_ptr(), n, d, m,
                              torch.get_num_threads())
-    return deliver(out, target)
-
-
-def centred_addcmul_indexed(weights, tables, index, second, x, origin=None, value=1.0, out=None):
-    """:func:`centred_addcmul` with a ``first`` table of its own per row: ``out[n] = weights[n] @ tables[index[n]] +
-    value * (x[n] - origin) * (weights[n] @ second)``, in one pass over the rows (compiled only).
-
-    A centroid model under a metric (k-means after a whitened PCA) needs one (K, D) table per explained cluster
-    (:func:`zennit_clusters.families.centroids.equations.metric_flat_relevance`, whose torch expression is the one
-    that runs elsewhere). Call only where :func:`usable` holds for ``x, origin, weights, tables, second``.
-
-    Parameters
-    ----------
-    weights : torch.Tensor of shape (N, M)
-    tables : torch.Tensor of shape (C, M, D)
-    index : torch.LongTensor of shape (N,)
-        Values in [0, C).
-    second : torch.Tensor of shape (M, D)
-    x : torch.Tensor of shape (N, D)
-    origin : torch.Tensor of shape (D,) or None
-    value : float
-    out : torch.Tensor of shape (N, D), optional
-
-    Returns
-    -------
-    torch.Tensor of shape (N, D)
-    """
-    (n, d), m = x.shape, weights.shape[1]
-    tables, second, weights = tables.contiguous(), second.contiguous(), weights.contiguous()
-    if not usable(x, origin, weights, tables, second):
-        raise ValueError('centred_addcmul_indexed runs compiled only: plain CPU tensors of one float dtype.')
-    check_shapes(x, d, origin)
-    if (weights.shape[0] != n or tables.dim() != 3 or tables.shape[1:] != (m, d) or second.shape != (m, d)
-            or index.shape != (n,)):
-        raise ValueError(f'weights {tuple(weights.shape)}, tables {tuple(tables.shape)}, index {tuple(index.shape)} and '
-                         f'second {tuple(second.shape)} do not fit x of shape {tuple(x.shape)}.')
-    index = index.to(device='cpu', dtype=torch.int64).contiguous()
-    if n and (int(index.min()) < 0 or int(index.max()) >= tables.shape[0]):
-        raise ValueError(f'index must lie in [0, {tables.shape[0]}).')
-    origin = zero_if_none(origin, x)
-    target = output_target(out, (n, d), x)
-    _cpu.centred_addcmul_indexed(x.dtype == torch.float64, x.data_ptr(), origin.data_ptr(), weights.data_ptr(),
-                                 tables.data_ptr(), index.data_ptr(), second.data_ptr(), float(value),
-                                 target.data_ptr(), n, d, m, torch.get_num_threads())
     return deliver(out, target)

@@ -20,12 +20,6 @@ struct primitive_table {
                                   float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
     void (*centred_addcmul_double)(const double *, const double *, const double *, const double *, const double *,
                                    double, double *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
-    void (*centred_addcmul_indexed_float)(const float *, const float *, const float *, const float *,
-                                          const long long *, const float *, float, float *, Py_ssize_t, Py_ssize_t,
-                                          Py_ssize_t, int);
-    void (*centred_addcmul_indexed_double)(const double *, const double *, const double *, const double *,
-                                           const long long *, const double *, double, double *, Py_ssize_t,
-                                           Py_ssize_t, Py_ssize_t, int);
 };
 
 #define ISA_BODY "primitives_isa.h"
@@ -75,28 +69,6 @@ static PyObject *py_centred_addcmul(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static PyObject *py_centred_addcmul_indexed(PyObject *self, PyObject *args)
-{
-    int is_double, threads;
-    unsigned long long x, origin, g, tables, index, second, out;
-    double value;
-    Py_ssize_t n, d, k;
-    if (!PyArg_ParseTuple(args, "pKKKKKKdKnnni", &is_double, &x, &origin, &g, &tables, &index, &second, &value, &out,
-                          &n, &d, &k, &threads))
-        return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    if (is_double)
-        primitives->centred_addcmul_indexed_double((const double *)x, (const double *)origin, (const double *)g,
-                                                   (const double *)tables, (const long long *)index,
-                                                   (const double *)second, value, (double *)out, n, d, k, threads);
-    else
-        primitives->centred_addcmul_indexed_float((const float *)x, (const float *)origin, (const float *)g,
-                                                  (const float *)tables, (const long long *)index,
-                                                  (const float *)second, (float)value, (float *)out, n, d, k, threads);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef methods[] = {
     {"instruction_set", py_instruction_set, METH_VARARGS,
      "instruction_set([name]): the instruction set the primitives run ('avx512', 'avx2' or 'generic'); with a name "
@@ -105,8 +77,6 @@ static PyMethodDef methods[] = {
      "centred_linear(is_double, x, origin, weight, bias, out, n, d, k, threads)"},
     {"centred_addcmul", py_centred_addcmul, METH_VARARGS,
      "centred_addcmul(is_double, x, origin, g, first, second, value, out, n, d, k, threads)"},
-    {"centred_addcmul_indexed", py_centred_addcmul_indexed, METH_VARARGS,
-     "centred_addcmul_indexed(is_double, x, origin, g, tables, index, second, value, out, n, d, k, threads)"},
     {NULL, NULL, 0, NULL},
 };
 

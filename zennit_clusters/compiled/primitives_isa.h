@@ -9,6 +9,4 @@ static const struct primitive_table XCAT(primitives, ISA) = {
     XCAT(centred_linear_double, ISA),
     XCAT(centred_addcmul_float, ISA),
     XCAT(centred_addcmul_double, ISA),
-    XCAT(centred_addcmul_indexed_float, ISA),
-    XCAT(centred_addcmul_indexed_double, ISA),
 };

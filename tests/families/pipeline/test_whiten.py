@@ -227,17 +227,25 @@ def test_sparse_input_is_refused_for_a_metric():
 
 @pytest.mark.parametrize('dtype', [np.float64, np.float32])
 def test_compiled_pass_equals_the_torch_form(dtype):
-    """k-means under a metric runs one compiled pass over the rows on CPU (compiled.centred_addcmul_indexed); the
-    torch form (what runs on other devices and in exported graphs) gives the same relevance."""
+    """k-means under a metric runs the compiled k-means row step on CPU (with one table per explained cluster); the
+    torch form (what runs on other devices and in exported graphs) gives the same labels, logits and relevance."""
     from zennit_clusters import compiled
     fit = load_digits().data.astype(np.float64)  # a PCA fitted in float32 is not orthonormal to 1e-8 (refused)
     pipeline = make_pipeline(StandardScaler(), PCA(12, whiten=True), KMeans(7, n_init=2, random_state=0)).fit(fit)
     model = neuralize(pipeline, X=fit)
     X = fit.astype(dtype)
-    fast, labels, _ = explain(model, X, return_logits=True)
+    from zennit_clusters.families.centroids import row_step
+    assert row_step.available()  # built with the extensions (make test builds them)
+    fast, labels, logits = explain(model, X, return_logits=True)
     with compiled.torch_only():
-        slow, slow_labels, _ = explain(model, X, return_logits=True)
+        slow, slow_labels, slow_logits = explain(model, X, return_logits=True)
     np.testing.assert_array_equal(labels, slow_labels)
+    np.testing.assert_allclose(logits, slow_logits, rtol=1e-5, atol=1e-5 * np.abs(slow_logits).max())
+    if dtype == np.float64:  # a fixed cluster: f_c < 0 on most rows, unbounded factors (float32 rounding differs)
+        fixed = explain(model, X, cluster=2)
+        with compiled.torch_only():
+            np.testing.assert_allclose(fixed, explain(model, X, cluster=2), rtol=1e-10,
+                                       atol=1e-10 * np.abs(fixed).max())
     tolerance = 1e-12 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(fast, slow, rtol=tolerance, atol=tolerance * np.abs(slow).max())
     assert fast.dtype == dtype

@@ -15,7 +15,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ... import compiled
 from ...compiled import centred_addcmul
 from ...equations import midpoint_relevance, pair_factors, pair_weights
 
@@ -111,13 +110,13 @@ def metric_pair_relevance(x, centres, directions, factors, own, rival, origin=No
 
 def metric_tables(centres, directions):
     """The (M, M, D) tables ``T_c = a * mu + mu_c * a - a_c * mu`` of :func:`metric_flat_relevance`, one per own
-    centre c, so that ``R = g.T_c - 2 x * (g.a)`` (the form the compiled row pass takes)."""
+    centre c, so that ``R = g.T_c - 2 x * (g.a)`` (the form the compiled k-means row step takes, :mod:`.row_step`)."""
     product = directions * centres
     return (product.unsqueeze(0) + centres.unsqueeze(1) * directions.unsqueeze(0)
             - directions.unsqueeze(1) * centres.unsqueeze(0)).contiguous()
 
 
-def metric_flat_relevance(x, centres, directions, weights, explained, origin=None, out=None, tables=None):
+def metric_flat_relevance(x, centres, directions, weights, explained, origin=None, out=None):
     """:func:`metric_pair_relevance` for the flat k-means layout: every pair of row n is ``(c_n, k)``.
 
     With one own centre c per row the cross term is ``a_c * (g.mu) - mu_c * (g.a)`` (``g`` of
@@ -138,16 +137,11 @@ def metric_flat_relevance(x, centres, directions, weights, explained, origin=Non
     explained : torch.LongTensor of shape (N,)
         Each row's own centre c.
     origin, out : torch.Tensor, optional
-    tables : torch.Tensor of shape (M, M, D), optional
-        :func:`metric_tables` of the centres; with them, on plain CPU tensors, one compiled pass over the rows
-        (:func:`zennit_clusters.compiled.centred_addcmul_indexed`, tests/compiled ties it to the torch form).
 
     Returns
     -------
     torch.Tensor of shape (N, D)
     """
-    if tables is not None and compiled.usable(x, origin, weights, tables, directions):
-        return compiled.centred_addcmul_indexed(weights, tables, explained, directions, x, origin, -2.0, out)
     shift = 0.5 * centres if origin is None else 0.5 * centres + origin  # (M, D): the centring folded in
     relevance = centred_addcmul(weights, directions * centres, directions, x - shift[explained], None, -2.0, out)
     # F.linear on the (D, M) transpose: MKL's fast path for a small inner dimension (see centred_addcmul)

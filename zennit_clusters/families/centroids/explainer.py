@@ -48,7 +48,7 @@ class CentroidExplainer(Explainer):
         # a metric of the margins' own (k-means after a whitened PCA), else None: the Euclidean paths, unchanged
         directions = getattr(margin, 'directions', None)
         self.register_buffer('directions', None if directions is None else directions.clone())
-        # k-means under a metric: one (K, D) table per explained cluster for the compiled pass (metric_tables)
+        # k-means under a metric: one (K, D) table per explained cluster for the compiled row step (metric_tables)
         self.register_buffer('metric_tables', metric_tables(self.centres, self.directions)
                              if directions is not None and model.is_flat else None)
         self.cluster = check_cluster(cluster, model.n_clusters)
@@ -152,13 +152,17 @@ class CentroidExplainer(Explainer):
         """The closed form under a metric (``directions``; k-means after a whitened PCA, docs/pipelines.md): the
         same scores, logits and pair factors as the Euclidean path, then the midpoint rule with the directions
         (:func:`.metric_flat_relevance` for k-means, :func:`.metric_pair_relevance` for a bisection tree). The
-        compiled row step is Euclidean only and is not used here."""
+        k-means row step runs it on CPU with the per-cluster tables (:func:`.metric_tables`); this is its twin."""
+        if (self.flat and compiled.usable(x, self.centres, self.origin, self.directions, self.metric_tables)
+                and row_step.available()):
+            return row_step.flat_explain(x, self.origin, self.centres, self.cluster, self.beta, *epsilon, out,
+                                         directions=self.directions, tables=self.metric_tables)
         x, origin = compiled.defer_centring(x, self.origin)
         scores = centroid_scores(x, self.centres, origin, directions=self.directions)
         if self.flat:
             label, logits, weights, explained = self._flat_parts(scores, epsilon)
             return label, logits, metric_flat_relevance(x, self.centres, self.directions, weights, explained,
-                                                        origin, out, self.metric_tables)
+                                                        origin, out)
         logits = self.logits(scores)
         label, explained = labels_and_explained(logits, self.cluster)
         own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
