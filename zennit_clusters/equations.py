@@ -22,8 +22,12 @@ __all__ = ['centroid_scores', 'score_weights', 'pair_margins', 'masked_min', 'so
            'grouped_direction']
 
 
-def centroid_scores(x, centres, origin=None):
+def centroid_scores(x, centres, origin=None, directions=None):
     """Scores ``s_m = 2 mu_m^T x - |mu_m|^2``, so that ``|x - mu_m|^2 = |x|^2 - s_m``.
+
+    With ``directions`` ``a_m = M mu_m`` of a (positive semi-definite) metric M, the scores of the metric
+    distances: ``s_m = 2 a_m^T x - a_m^T mu_m``, so that ``|x - mu_m|_M^2 = x^T M x - s_m`` (k-means after a
+    whitened PCA, docs/pipelines.md).
 
     Parameters
     ----------
@@ -33,18 +37,23 @@ def centroid_scores(x, centres, origin=None):
         Centred centres, same dtype and device as ``x``.
     origin : torch.Tensor of shape (D,), optional
         The origin of the centred frame, subtracted from ``x`` first (fused with the product on CPU).
+    directions : torch.Tensor of shape (M, D), optional
+        ``a_m = M mu_m`` in the centred frame; None for the Euclidean metric (``a = mu``).
 
     Returns
     -------
     torch.Tensor of shape (N, M)
     """
-    return centred_linear(x, origin, *score_weights(centres))
+    return centred_linear(x, origin, *score_weights(centres, directions))
 
 
 
-def score_weights(centres):
-    """Weight ``2 mu`` and bias ``-|mu|^2`` of the linear scores of :func:`centroid_scores`."""
-    return (2.0 * centres).contiguous(), -(centres * centres).sum(1)
+def score_weights(centres, directions=None):
+    """Weight ``2 a`` and bias ``-a^T mu`` of the linear scores of :func:`centroid_scores` (``a = mu`` without
+    directions: ``2 mu`` and ``-|mu|^2``)."""
+    if directions is None:
+        return (2.0 * centres).contiguous(), -(centres * centres).sum(1)
+    return (2.0 * directions).contiguous(), -(directions * centres).sum(1)
 
 
 

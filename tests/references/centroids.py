@@ -80,3 +80,34 @@ def lifted_pairs(pairs, components):
 def split_present_absent(stored, relevance):
     """The relevance of the entries stored in a sparse row (boolean mask ``stored``) and the total of the others."""
     return relevance[stored], float(relevance[~stored].sum())
+
+
+def whitened_sites(centres, pca):
+    """Input-space sites of z-space centres after ``PCA(whiten=True)``: ``b = mean + C^T diag(sqrt(ev)) mu``, the
+    points the PCA maps onto the centres, and the metric ``M = C^T diag(1 / ev) C`` (D x D) of its z distances."""
+    C = np.asarray(pca.components_, dtype=np.float64)
+    ev = np.asarray(pca.explained_variance_, dtype=np.float64)
+    sites = pca.mean_ + (np.asarray(centres) * np.sqrt(ev)) @ C
+    metric = C.T @ np.diag(1.0 / ev) @ C
+    return sites, metric
+
+
+def metric_neon_reference(x, pairs, metric, beta):
+    """Evidence f_c and NEON relevance of one point when the margins are metric distances (whitened PCA).
+
+    ``h = |x - b_rival|_M^2 - |x - b_own|_M^2`` as two quadratic forms, the soft-min shares of the margins, and
+    the midpoint rule with the margin's gradient ``w = 2 M (b_own - b_rival)`` and root ``(b_own + b_rival) / 2``:
+    ``R_i = sum_pairs w_i (x_i - m_i) / h * share * f_c``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    h = np.array([(x - rival) @ metric @ (x - rival) - (x - own) @ metric @ (x - own) for own, rival in pairs])
+    evidence = h.min()
+    shares = (h == evidence).astype(np.float64) if math.isinf(beta) else np.exp(-beta * (h - evidence))
+    shares /= shares.sum()
+    relevance = np.zeros_like(x)
+    for (own, rival), h_pair, share in zip(pairs, h, shares):
+        w = 2.0 * metric @ (own - rival)
+        midpoint = (own + rival) / 2.0
+        for i in range(len(x)):
+            relevance[i] += w[i] * (x[i] - midpoint[i]) / h_pair * share * evidence
+    return evidence, relevance

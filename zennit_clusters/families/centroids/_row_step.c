@@ -11,10 +11,10 @@
 struct row_step_table {
     const char *name;
     int (*flat_explain_float)(const float *, const float *, const float *, const float *, const float *,
-                              const float *, Py_ssize_t, double, float, float, int64_t *, float *, float *, Py_ssize_t,
+                              const float *, Py_ssize_t, Py_ssize_t, double, float, float, int64_t *, float *, float *, Py_ssize_t,
                               Py_ssize_t, Py_ssize_t, int);
     int (*flat_explain_double)(const double *, const double *, const double *, const double *, const double *,
-                               const double *, Py_ssize_t, double, double, double, int64_t *, double *, double *,
+                               const double *, Py_ssize_t, Py_ssize_t, double, double, double, int64_t *, double *, double *,
                                Py_ssize_t, Py_ssize_t, Py_ssize_t, int);
 };
 
@@ -30,20 +30,20 @@ static PyObject *py_flat_explain(PyObject *self, PyObject *args)
 {
     int is_double, threads;
     unsigned long long x, origin, weight, bias, squares, centres, label, logits, relevance;
-    Py_ssize_t cluster, n, d, k;
+    Py_ssize_t stride, cluster, n, d, k;
     double beta, epsilon, relative;
     int status;
-    if (!PyArg_ParseTuple(args, "pKKKKKKndddKKKnnni", &is_double, &x, &origin, &weight, &bias, &squares, &centres,
-                          &cluster, &beta, &epsilon, &relative, &label, &logits, &relevance, &n, &d, &k, &threads))
+    if (!PyArg_ParseTuple(args, "pKKKKKKnndddKKKnnni", &is_double, &x, &origin, &weight, &bias, &squares, &centres,
+                          &stride, &cluster, &beta, &epsilon, &relative, &label, &logits, &relevance, &n, &d, &k, &threads))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (is_double)
         status = row_steps->flat_explain_double((const double *)x, (const double *)origin, (const double *)weight,
-                            (const double *)bias, (const double *)squares, (const double *)centres, cluster, beta,
+                            (const double *)bias, (const double *)squares, (const double *)centres, stride, cluster, beta,
                             epsilon, relative, (int64_t *)label, (double *)logits, (double *)relevance, n, d, k, threads);
     else
         status = row_steps->flat_explain_float((const float *)x, (const float *)origin, (const float *)weight, (const float *)bias,
-                           (const float *)squares, (const float *)centres, cluster, beta, (float)epsilon, (float)relative,
+                           (const float *)squares, (const float *)centres, stride, cluster, beta, (float)epsilon, (float)relative,
                            (int64_t *)label, (float *)logits, (float *)relevance, n, d, k, threads);
     Py_END_ALLOW_THREADS
     if (status != 0)
@@ -56,7 +56,7 @@ static PyMethodDef methods[] = {
      "instruction_set([name]): the instruction set the row step runs ('avx512', 'avx2' or 'generic'); with a name "
      "('best' for the widest this CPU runs), switch to it first."},
     {"flat_explain", py_flat_explain, METH_VARARGS,
-     "flat_explain(is_double, x, origin, weight, bias, squares, centres, cluster, beta, epsilon, relative, label, "
+     "flat_explain(is_double, x, origin, weight, bias, squares, centres, stride, cluster, beta, epsilon, relative, label, "
      "logits, relevance, n, d, k, threads)"},
     {NULL, NULL, 0, NULL},
 };

@@ -13,15 +13,17 @@ k-means, the pairs are the (path node, sibling) splits on the way down the tree 
 import math
 
 import torch
+import torch.nn.functional as F
 
+from ...compiled import centred_addcmul
 from ...equations import midpoint_relevance, pair_factors, pair_weights
 
-__all__ = ['margin_relevance', 'margin_weights', 'top_two', 'flat_logits', 'flat_margin_relevance', 'flat_margin_weights',
+__all__ = ['margin_relevance', 'margin_weights', 'metric_pair_relevance', 'metric_flat_relevance', 'metric_tables', 'top_two', 'flat_logits', 'flat_margin_relevance', 'flat_margin_weights',
            'competitor_columns']
 
 
 def margin_relevance(x, centres, own, rival, valid, h, relevance, epsilon, origin=None, out=None, relative=0.0,
-                     magnitude=None):
+                     magnitude=None, directions=None):
     """The midpoint rule: relevance of pairwise margins redistributed to the input features.
 
     ``R_i = sum_pairs w_pair,i (x_i - m_pair,i) / h_pair * R_pair`` with the midpoint root
@@ -50,13 +52,100 @@ def margin_relevance(x, centres, own, rival, valid, h, relevance, epsilon, origi
         Relative stabiliser, times ``magnitude`` (:func:`zennit_clusters.validation.sign_stabiliser`).
     magnitude : torch.Tensor of shape (N, P), optional
         ``|s_own| + |s_rival|`` of each pair.
+    directions : torch.Tensor of shape (M, D), optional
+        The metric's ``a_m`` (:class:`.PairwiseMargin`); the rule is then :func:`metric_pair_relevance`.
 
     Returns
     -------
     torch.Tensor of shape (N, D)
     """
+    if directions is not None:
+        factors = pair_factors(h, relevance, valid, epsilon, relative, magnitude)
+        return metric_pair_relevance(x, centres, directions, factors, own, rival, origin, out)
     weights = margin_weights(own, rival, valid, h, relevance, epsilon, centres.shape[0], relative, magnitude)
     return midpoint_relevance(x, centres, weights, origin, out)
+
+
+def metric_pair_relevance(x, centres, directions, factors, own, rival, origin=None, out=None):
+    """The midpoint rule of margins under a metric M (``a_m = M mu_m``, docs/pipelines.md).
+
+    Pair p's margin is ``h_p = 2 (a_own - a_rival)^T x - a_own^T mu_own + a_rival^T mu_rival``, linear in x, and
+    the midpoint ``m_p = (mu_own + mu_rival) / 2`` lies on its boundary (M is symmetric), so
+
+        R_i = sum_p f_p 2 (a_own - a_rival)_i (x_i - m_pi),     sum_i R_i = sum_p f_p h_p.
+
+    Collected per centre (``g`` of :func:`pair_weights`, ``+f`` on the rival, ``-f`` on the own centre),
+    ``R = g.(a * mu) - 2 x * (g.a) - sum_p f_p (a_own * mu_rival - a_rival * mu_own)``; the last (cross) term
+    vanishes for the Euclidean metric (a = mu), which leaves :func:`midpoint_relevance`.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, D)
+        Inputs: centred, or centred here on ``origin``.
+    centres, directions : torch.Tensor of shape (M, D)
+        Centred centres ``mu`` and their directions ``a``.
+    factors : torch.Tensor of shape (N, P)
+        ``f_p = R_p / h_p`` (zero for pairs that do not exist).
+    own, rival : torch.LongTensor of shape (P,) or (N, P)
+    origin, out : torch.Tensor, optional
+        As in :func:`midpoint_relevance`.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, D)
+    """
+    if origin is not None:
+        x = x - origin
+    weights = pair_weights(factors, own, rival, centres.shape[0])
+    if own.dim() == 1:  # the same pairs for every row (the Zennit rule): one (P, D) table of cross terms
+        cross = factors @ (directions[own] * centres[rival] - directions[rival] * centres[own])
+    else:  # pairs chosen per row (a bisection path): one (N, D) step per pair
+        cross = torch.zeros_like(x)
+        for p in range(own.shape[1]):
+            o, r = own[:, p], rival[:, p]
+            cross += factors[:, p:p + 1] * (directions[o] * centres[r] - directions[r] * centres[o])
+    relevance = weights @ (directions * centres) - 2.0 * x * (weights @ directions) - cross
+    return relevance if out is None else out.copy_(relevance)
+
+
+def metric_tables(centres, directions):
+    """The (M, M, D) tables ``T_c = a * mu + mu_c * a - a_c * mu`` of :func:`metric_flat_relevance`, one per own
+    centre c, so that ``R = g.T_c - 2 x * (g.a)`` (the form the compiled k-means row step takes, :mod:`.row_step`)."""
+    product = directions * centres
+    return (product.unsqueeze(0) + centres.unsqueeze(1) * directions.unsqueeze(0)
+            - directions.unsqueeze(1) * centres.unsqueeze(0)).contiguous()
+
+
+def metric_flat_relevance(x, centres, directions, weights, explained, origin=None, out=None):
+    """:func:`metric_pair_relevance` for the flat k-means layout: every pair of row n is ``(c_n, k)``.
+
+    With one own centre c per row the cross term is ``a_c * (g.mu) - mu_c * (g.a)`` (``g`` of
+    :func:`flat_margin_weights`, whose column c is ``-sum_k f_k``), so
+
+        R = g.(a * mu) - 2 (x - mu_c / 2) * (g.a) - a_c * (g.mu):
+
+    the fused midpoint product of :func:`midpoint_relevance` on the rows shifted by half their own centre, and one
+    more (N, M) x (M, D) product; no per-pair work.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, D)
+        Inputs: centred, or centred here on ``origin``.
+    centres, directions : torch.Tensor of shape (M, D)
+    weights : torch.Tensor of shape (N, M)
+        From :func:`flat_margin_weights`.
+    explained : torch.LongTensor of shape (N,)
+        Each row's own centre c.
+    origin, out : torch.Tensor, optional
+
+    Returns
+    -------
+    torch.Tensor of shape (N, D)
+    """
+    shift = 0.5 * centres if origin is None else 0.5 * centres + origin  # (M, D): the centring folded in
+    relevance = centred_addcmul(weights, directions * centres, directions, x - shift[explained], None, -2.0, out)
+    # F.linear on the (D, M) transpose: MKL's fast path for a small inner dimension (see centred_addcmul)
+    return relevance.addcmul_(directions[explained], F.linear(weights, centres.t().contiguous()), value=-1.0)
 
 
 def margin_weights(own, rival, valid, h, relevance, epsilon, n_centres, relative=0.0, magnitude=None):

@@ -10,10 +10,11 @@ import torch
 from ... import compiled
 from ...core import Explainer, labels_and_explained
 from ...equations import (centroid_scores, grouped_direction, masked_min, midpoint_relevance, pair_factors,
-                           pair_margins, root_contributions, sign_stabilize, softmin_shares)
+                          pair_margins, root_contributions, sign_stabilize, softmin_shares)
 from ...validation import check_cluster, check_n_features, sign_stabiliser
 from . import row_step
-from .equations import competitor_columns, flat_logits, flat_margin_weights, margin_weights, top_two
+from .equations import (competitor_columns, flat_logits, flat_margin_weights, margin_weights, metric_flat_relevance,
+                        metric_pair_relevance, metric_tables, top_two)
 
 __all__ = ['CentroidExplainer']
 
@@ -44,6 +45,12 @@ class CentroidExplainer(Explainer):
         super().__init__(model.n_features_in_, margin.origin)
         for name in ('centres', 'own', 'rival', 'valid'):
             self.register_buffer(name, getattr(margin, name).clone())
+        # a metric of the margins' own (k-means after a whitened PCA), else None: the Euclidean paths, unchanged
+        directions = getattr(margin, 'directions', None)
+        self.register_buffer('directions', None if directions is None else directions.clone())
+        # k-means under a metric: one (K, D) table per explained cluster for the compiled row step (metric_tables)
+        self.register_buffer('metric_tables', metric_tables(self.centres, self.directions)
+                             if directions is not None and model.is_flat else None)
         self.cluster = check_cluster(cluster, model.n_clusters)
         self.beta = beta
         self.epsilon = epsilon
@@ -91,6 +98,8 @@ class CentroidExplainer(Explainer):
             return self._direction_grouped(x, epsilon, contrast)
         if contrast is not None or reference is not None or self.output != 'relevance':
             return self._forward_pairs(x, epsilon, contrast, reference)
+        if self.directions is not None:
+            return self._forward_metric(x, epsilon, out)
         if self.flat and compiled.usable(x, self.centres, self.origin) and row_step.available():
             # on CPU, k-means runs row by row in the compiled row step: the steps of _forward_flat, fused
             return row_step.flat_explain(x, self.origin, self.centres, self.cluster, self.beta, *epsilon, out)
@@ -105,8 +114,12 @@ class CentroidExplainer(Explainer):
         ``weights`` (N, M) are the midpoint rule's factors collected per centre, so that the relevance of feature i
         is ``R_i = sum_m weights_m (x_i - mu_mi)^2`` (:func:`~zennit_clusters.equations.midpoint_relevance`); the
         dense forward and the sparse explainer (:mod:`.sparse`) both apply them. ``epsilon`` is the pair
-        ``(absolute, relative)`` of :func:`~zennit_clusters.validation.sign_stabiliser`.
+        ``(absolute, relative)`` of :func:`~zennit_clusters.validation.sign_stabiliser`. Euclidean margins only
+        (under a metric the rule has a cross term per pair: :meth:`_forward_metric`).
         """
+        if self.directions is not None:
+            raise TypeError('centre_weights describes the Euclidean midpoint rule; this model has a metric of its own '
+                            '(k-means after a whitened PCA): use the explainer\'s forward.')
         if self.flat:
             return self._flat_weights(scores, epsilon)
         logits = self.logits(scores)
@@ -124,6 +137,10 @@ class CentroidExplainer(Explainer):
         """k-means: the explained cluster c against every centroid, one column per centroid (no gathers of
         per-row pair indices, no scatters); the column of c itself is not a pair. Rows with NaN or infinity
         (label -1) get NaN or infinite relevance, as before."""
+        return self._flat_parts(scores, epsilon)[:3]
+
+    def _flat_parts(self, scores, epsilon):
+        """``(label, logits, weights, explained)`` of :meth:`_flat_weights`, with each row's explained cluster."""
         best, first, second = top_two(scores)
         logits = flat_logits(scores, first, second)
         label, explained = labels_and_explained(logits, self.cluster, best)
@@ -141,7 +158,33 @@ class CentroidExplainer(Explainer):
         pair_relevance = softmin_shares(margins, ~is_own, self.beta) * evidence
         weights = flat_margin_weights(is_own, margins, pair_relevance, epsilon[0], relative=epsilon[1],
                                       magnitude=magnitude)
-        return label, logits, weights
+        return label, logits, weights, explained
+
+    def _forward_metric(self, x, epsilon, out):
+        """The closed form under a metric (``directions``; k-means after a whitened PCA, docs/pipelines.md): the
+        same scores, logits and pair factors as the Euclidean path, then the midpoint rule with the directions
+        (:func:`.metric_flat_relevance` for k-means, :func:`.metric_pair_relevance` for a bisection tree). The
+        k-means row step runs it on CPU with the per-cluster tables (:func:`.metric_tables`); this is its twin."""
+        if (self.flat and compiled.usable(x, self.centres, self.origin, self.directions, self.metric_tables)
+                and row_step.available()):
+            return row_step.flat_explain(x, self.origin, self.centres, self.cluster, self.beta, *epsilon, out,
+                                         directions=self.directions, tables=self.metric_tables)
+        x, origin = compiled.defer_centring(x, self.origin)
+        scores = centroid_scores(x, self.centres, origin, directions=self.directions)
+        if self.flat:
+            label, logits, weights, explained = self._flat_parts(scores, epsilon)
+            return label, logits, metric_flat_relevance(x, self.centres, self.directions, weights, explained,
+                                                        origin, out)
+        logits = self.logits(scores)
+        label, explained = labels_and_explained(logits, self.cluster)
+        own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
+        margins = pair_margins(scores, own, rival)
+        magnitude = scores.gather(1, own).abs() + scores.gather(1, rival).abs()
+        evidence = logits.gather(1, explained.unsqueeze(1))
+        pair_relevance = softmin_shares(margins, valid, self.beta) * evidence
+        factors = pair_factors(margins, pair_relevance, valid, epsilon[0], epsilon[1], magnitude)
+        return label, logits, metric_pair_relevance(x, self.centres, self.directions, factors, own, rival, origin,
+                                                    out)
 
     def _forward_flat(self, x, origin, scores, epsilon, out):
         """The torch twin of the compiled k-means row step (:mod:`.row_step`): scores, the flat weights and the
@@ -169,7 +212,7 @@ class CentroidExplainer(Explainer):
             raise ValueError('this margin graph has clusters that no pair separates from another: no contrastive '
                              'reading exists for it.')
         x = x if self.origin is None else x - self.origin
-        scores = centroid_scores(x, self.centres)
+        scores = centroid_scores(x, self.centres, directions=self.directions)
         logits = self.logits(scores)
         label, explained = labels_and_explained(logits, self.cluster)
         own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
@@ -182,7 +225,9 @@ class CentroidExplainer(Explainer):
             pair_relevance = softmin_shares(margins, valid, self.beta) * evidence
             factors = pair_factors(margins, pair_relevance, valid, epsilon[0], epsilon[1], magnitude)
         own_centres, rival_centres = self.centres[self.own], self.centres[self.rival]  # (K, L, D)
-        weight = (own_centres - rival_centres).abs() * self.valid.unsqueeze(2).to(x.dtype)
+        # under a metric the weights are the directions' differences, the roots still the centres' midpoints
+        directions = self.centres if self.directions is None else self.directions
+        weight = (directions[self.own] - directions[self.rival]).abs() * self.valid.unsqueeze(2).to(x.dtype)
         midpoint = 0.5 * (own_centres + rival_centres)
         return label, logits, grouped_direction(x, explained, factors.abs(), weight, midpoint)
 
@@ -199,12 +244,16 @@ class CentroidExplainer(Explainer):
                              'or per-competitor reading exists for it.')
         origin = self.origin
         x = x if origin is None else x - origin
-        scores = centroid_scores(x, self.centres)
+        scores = centroid_scores(x, self.centres, directions=self.directions)
         logits = self.logits(scores)
         label, explained = labels_and_explained(logits, self.cluster)
         own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
         own_centres, rival_centres = self.centres[own], self.centres[rival]
-        weight, midpoint = 2.0 * (own_centres - rival_centres), 0.5 * (own_centres + rival_centres)
+        # the margins' weights: 2 (mu_own - mu_rival), or 2 (a_own - a_rival) under a metric; the midpoint is the
+        # root either way (docs/pipelines.md)
+        directions = self.centres if self.directions is None else self.directions
+        weight = 2.0 * (directions[own] - directions[rival])
+        midpoint = 0.5 * (own_centres + rival_centres)
         if reference is not None and origin is not None:
             reference = reference - origin
         contributions, offset = root_contributions(x, weight, midpoint, reference)

@@ -11,7 +11,7 @@ from ...equations import centroid_scores, masked_min, pair_margins
 from ...validation import check_layer_input, frame_origin
 from .equations import flat_logits, top_two
 
-__all__ = ['PairwiseMargin', 'MinPool', 'NeuralizedCentroids', 'flat_pairs']
+__all__ = ['PairwiseMargin', 'MinPool', 'NeuralizedCentroids', 'flat_pairs', 'metric_directions']
 
 
 class PairwiseMargin(CentredFrameLayer):
@@ -29,12 +29,20 @@ class PairwiseMargin(CentredFrameLayer):
     origin : torch.Tensor of shape (D,), optional
         A fixed point subtracted from inputs and centres before computing scores, which keeps float32
         exact on data far from the origin (docs/method.md, section 1). Default: :func:`.frame_origin` of the centres.
+    metric : torch.Tensor of shape (R, D), optional
+        A factor W of a positive semi-definite metric ``M = W^T W``: the margins are then
+        ``|x - mu_rival|_M^2 - |x - mu_own|_M^2 = |W (x - mu_rival)|^2 - |W (x - mu_own)|^2`` (k-means on a
+        whitened PCA, ``W = diag(1 / sqrt(explained_variance_)) components_``; docs/pipelines.md). Kept as the
+        buffer ``directions``, ``a_m = M (mu_m - origin)`` (M, D), and None (the Euclidean metric, ``a = mu``)
+        by default.
 
     Notes
     -----
-    Input (N, D), output (N, K, L). Margins of padding pairs are exactly zero.
+    Input (N, D), output (N, K, L). Margins of padding pairs are exactly zero. With a metric each margin is
+    still linear in x, ``h = 2 (a_own - a_rival)^T x - a_own^T mu_own + a_rival^T mu_rival``, and the midpoint
+    ``(mu_own + mu_rival) / 2`` still lies on its boundary.
     """
-    def __init__(self, centres, own, rival, valid, origin=None):
+    def __init__(self, centres, own, rival, valid, origin=None, metric=None):
         super().__init__()
         centres = torch.as_tensor(centres, dtype=torch.float64)
         if origin is None:
@@ -42,6 +50,7 @@ class PairwiseMargin(CentredFrameLayer):
         origin = torch.as_tensor(origin, dtype=torch.float64)
         self.register_buffer('origin', origin)
         self.register_buffer('centres', centres - origin)
+        self.register_buffer('directions', None if metric is None else metric_directions(self.centres, metric))
         # own copies: expanded index views (flat_pairs) could not receive a loaded state dict
         self.register_buffer('own', torch.as_tensor(own, dtype=torch.long).clone())
         self.register_buffer('rival', torch.as_tensor(rival, dtype=torch.long).clone())
@@ -57,14 +66,33 @@ class PairwiseMargin(CentredFrameLayer):
         origin = self.origin.to(device=x.device, dtype=x.dtype)
         return x - origin, self.centres.to(device=x.device, dtype=x.dtype)
 
+    def __setstate__(self, state):
+        # modules pickled before the metric existed have no directions: they are Euclidean
+        state.get('_buffers', {}).setdefault('directions', None)
+        super().__setstate__(state)
+
+    def directions_like(self, x):
+        """The metric's directions ``a_m`` in ``x``'s dtype and on its device, or None (Euclidean)."""
+        return None if self.directions is None else self.directions.to(device=x.device, dtype=x.dtype)
+
     def forward(self, x):
         x, centres = self.centred(x)
-        scores = centroid_scores(x, centres)
+        scores = centroid_scores(x, centres, directions=self.directions_like(x))
         margins = pair_margins(scores, self.own.flatten(), self.rival.flatten())
         return margins.reshape(x.shape[0], *self.own.shape)
 
     def extra_repr(self):
-        return f'centres={self.centres.shape[0]}, features={self.n_features}, pairs={tuple(self.own.shape)}'
+        metric = '' if self.directions is None else ', metric=True'
+        return f'centres={self.centres.shape[0]}, features={self.n_features}, pairs={tuple(self.own.shape)}{metric}'
+
+
+def metric_directions(centres, metric):
+    """``a_m = W^T W mu_m`` for centred centres (M, D) and a metric factor W (R, D), in float64."""
+    metric = torch.as_tensor(metric, dtype=torch.float64)
+    if metric.dim() != 2 or metric.shape[1] != centres.shape[1] or not bool(torch.isfinite(metric).all()):
+        raise ValueError(f'metric must be a finite (R, {centres.shape[1]}) factor W of M = W^T W, got shape '
+                         f'{tuple(metric.shape)}.')
+    return (centres @ metric.T) @ metric
 
 
 class MinPool(torch.nn.Module):
@@ -147,7 +175,7 @@ class NeuralizedCentroids(torch.nn.Sequential, NeuralizedModel):
         if not self.is_flat:
             return self(x)
         x, centres = self.margin.centred(x)
-        scores = centroid_scores(x, centres)
+        scores = centroid_scores(x, centres, directions=self.margin.directions_like(x))
         _, first, second = top_two(scores)
         return flat_logits(scores, first, second)
 
@@ -160,13 +188,19 @@ class NeuralizedCentroids(torch.nn.Sequential, NeuralizedModel):
     def n_features_in_(self):
         return self.margin.n_features
 
+    @property
+    def has_metric(self):
+        """Whether the margins use a metric of their own (k-means after a whitened PCA), not the Euclidean one."""
+        return self.margin.directions is not None
+
     @classmethod
-    def from_pairs(cls, centres, own, rival, valid, beta, source, leaves=None, origin=None):
-        """Build the network from a margin graph (see :mod:`zennit_clusters.families.centroids.equations`)."""
+    def from_pairs(cls, centres, own, rival, valid, beta, source, leaves=None, origin=None, metric=None):
+        """Build the network from a margin graph (see :mod:`zennit_clusters.families.centroids.equations`);
+        ``metric`` as in :class:`PairwiseMargin`."""
         valid = torch.as_tensor(valid, dtype=torch.bool)
         own = torch.as_tensor(own, dtype=torch.long)
         rival = torch.where(valid, torch.as_tensor(rival, dtype=torch.long), own)
-        return cls(PairwiseMargin(centres, own, rival, valid, origin), MinPool(valid, beta), source, leaves)
+        return cls(PairwiseMargin(centres, own, rival, valid, origin, metric), MinPool(valid, beta), source, leaves)
 
 
 def flat_pairs(n_clusters):

@@ -70,11 +70,13 @@ ALWAYS_INLINE int64_t NAME(row_neon_weights)(const T *s, T *f, T *h, T *g, Py_ss
 /*
  * The closed-form explainer of a flat centroid model (k-means): scores, row_neon_weights and the midpoint
  * relevance R_i = sum_m g_m mu_mi^2 - 2 (x_i - origin_i) sum_m g_m mu_mi, one row at a time, so that the row
- * stays in L1 from its scores to its relevance. Returns 0, or -1 when a thread could not allocate its scratch.
+ * stays in L1 from its scores to its relevance. Under a metric (k-means after a whitened PCA) the scores take
+ * weight 2a and bias -a.mu, ``centres`` is a and ``squares`` holds one (K, D) table per explained cluster c
+ * (stride K D): R_i = sum_m g_m T_c,mi - 2 (x_i - origin_i) sum_m g_m a_mi (metric_tables in equations.py). Returns 0, or -1 when a thread could not allocate its scratch.
  */
 static int NAME(flat_explain)(const T *x, const T *origin, const T *weight, const T *bias, const T *squares,
-                              const T *centres, Py_ssize_t cluster, double beta, T epsilon, T relative,
-                              int64_t *label,
+                              const T *centres, Py_ssize_t stride, Py_ssize_t cluster, double beta, T epsilon,
+                              T relative, int64_t *label,
                               T *logits, T *relevance, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, int threads)
 {
     int failed = 0;
@@ -89,7 +91,9 @@ static int NAME(flat_explain)(const T *x, const T *origin, const T *weight, cons
             const T *xr = x + row * d;
             NAME(row_centred_linear)(xr, origin, weight, bias, s, d, k);
             label[row] = NAME(row_neon_weights)(s, logits + row * k, h, g, cluster, beta, epsilon, relative, k);
-            NAME(row_centred_addcmul)(xr, origin, g, squares, centres, (T)-2, relevance + row * d, d, k);
+            /* stride 0: one table for every row (Euclidean); k d: the explained cluster's own (a metric) */
+            const Py_ssize_t own = cluster >= 0 ? cluster : (label[row] >= 0 ? label[row] : 0);
+            NAME(row_centred_addcmul)(xr, origin, g, squares + own * stride, centres, (T)-2, relevance + row * d, d, k);
         }
         free(s);
     }

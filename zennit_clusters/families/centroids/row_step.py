@@ -29,7 +29,7 @@ def instruction_set(name=None):
     return _row_step.instruction_set() if name is None else _row_step.instruction_set(name)
 
 
-def flat_explain(x, origin, centres, cluster, beta, epsilon, relative=0.0, out=None):
+def flat_explain(x, origin, centres, cluster, beta, epsilon, relative=0.0, out=None, directions=None, tables=None):
     """The closed-form explainer of a flat centroid model (k-means) in one C kernel, row by row.
 
     The same computation as :meth:`CentroidExplainer._forward_flat <.explainer.CentroidExplainer>` with the
@@ -55,6 +55,9 @@ def flat_explain(x, origin, centres, cluster, beta, epsilon, relative=0.0, out=N
         ``h_k + sign(h_k) (epsilon + relative (|s_c| + |s_k|))``.
     out : torch.Tensor of shape (N, D), optional
         Where to write the relevance.
+    directions, tables : torch.Tensor of shapes (K, D) and (K, K, D), optional
+        Under a metric (k-means after a whitened PCA): the directions ``a`` and :func:`.metric_tables`; the twin is
+        then :meth:`CentroidExplainer._forward_metric <.explainer.CentroidExplainer>`.
 
     Returns
     -------
@@ -68,13 +71,19 @@ def flat_explain(x, origin, centres, cluster, beta, epsilon, relative=0.0, out=N
         raise ValueError(f'cluster must be in [0, {k}) or None, got {cluster}.')
     origin = compiled.zero_if_none(origin, x)
     centres = centres.contiguous()  # bound to a name: the kernel reads it after this line
-    weight, bias = score_weights(centres)
-    squares = (centres * centres).contiguous()
+    weight, bias = score_weights(centres, directions)
+    if directions is None:
+        squares, second, stride = (centres * centres).contiguous(), centres, 0
+    else:
+        if tables.shape != (k, k, d) or directions.shape != (k, d):
+            raise ValueError(f'directions {tuple(directions.shape)} and tables {tuple(tables.shape)} do not fit '
+                             f'{k} centres of width {d}.')
+        squares, second, stride = tables.contiguous(), directions.contiguous(), k * d
     label = torch.empty(n, dtype=torch.long)
     logits = torch.empty(n, k, dtype=x.dtype)
     relevance = compiled.output_target(out, (n, d), x)
     _row_step.flat_explain(x.dtype == torch.float64, x.data_ptr(), origin.data_ptr(), weight.data_ptr(),
-                          bias.data_ptr(), squares.data_ptr(), centres.data_ptr(),
+                          bias.data_ptr(), squares.data_ptr(), second.data_ptr(), stride,
                           -1 if cluster is None else int(cluster), float(beta), float(epsilon), float(relative),
                           label.data_ptr(),
                           logits.data_ptr(), relevance.data_ptr(), n, d, k, torch.get_num_threads())

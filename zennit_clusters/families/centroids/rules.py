@@ -17,7 +17,8 @@ class Midpoint(StabilizedRule):
     """Midpoint rule for :class:`.PairwiseMargin` (deep Taylor, root on the boundary).
 
     ``R_i = sum_pairs w_i (x_i - m_i) / h * R_pair`` with ``m = (mu_own + mu_rival) / 2``: exactly
-    conservative, ``sum_i R_i = sum_pairs R_pair``.
+    conservative, ``sum_i R_i = sum_pairs R_pair``. Under a metric (the layer's ``directions``, k-means after a
+    whitened PCA) ``w = 2 (a_own - a_rival)`` with the same midpoint (:func:`.metric_pair_relevance`).
 
     Parameters
     ----------
@@ -32,12 +33,13 @@ class Midpoint(StabilizedRule):
         with torch.no_grad():
             x_centred, centres = module.centred(x)
             own, rival, valid = (t.flatten().to(x.device) for t in (module.own, module.rival, module.valid))
-            scores = centroid_scores(x_centred, centres)
+            directions = module.directions_like(x)  # None for the Euclidean metric
+            scores = centroid_scores(x_centred, centres, directions=directions)
             margins = pair_margins(scores, own, rival)
             magnitude = scores[:, own].abs() + scores[:, rival].abs()
             relevance = margin_relevance(
                 x_centred, centres, own, rival, valid, margins, relevance.flatten(1), absolute,
-                relative=relative, magnitude=magnitude
+                relative=relative, magnitude=magnitude, directions=directions
             )
         return (relevance,)
 

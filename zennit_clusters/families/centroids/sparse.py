@@ -70,6 +70,11 @@ def sparse_route(model):
 def centroid_network(model):
     """The centroid network a sparse row is explained through (a text model is one), or a TypeError."""
     if isinstance(model, NeuralizedCentroids):
+        if model.has_metric:
+            raise TypeError(f'explain on scipy sparse input supports Euclidean centroid models; {model.source} '
+                            'measures distances in a metric of its own (k-means after a whitened PCA), whose '
+                            'relevance on the absent terms has no per-term table here. Pass a dense array '
+                            '(X.toarray()).')
         return model
     raise TypeError(
         f'explain on scipy sparse input supports centroid models (KMeans, MiniBatchKMeans, BisectingKMeans, centroid '

@@ -87,7 +87,7 @@ def convert_pipeline(pipeline, X=None, beta=None):
     for name, step in steps[split:]:
         if projection is not None and full_name(type(step)) == 'sklearn.preprocessing._data.Normalizer':
             # LSA's TruncatedSVD -> Normalizer: the normalisation of z, taken in the projection's input space
-            layers.append(ProjectedNormalization(step.norm, projection[1].components, projection[1].mean))
+            layers.append(ProjectedNormalization(step.norm, projection[1].factor, projection[1].mean))
             continue
         if projection is not None:
             raise TypeError(f'Pipeline step {name!r} ({type(step).__name__}) comes after the projection '
@@ -133,6 +133,9 @@ def convert_pipeline(pipeline, X=None, beta=None):
 def lift_centroids(head, projection, step):
     """The centroid model in the projection's input space: centres ``mu C + mean``, the same margin graph and beta.
 
+    A whitened projection (``Projection.scale``) lifts the centres to ``mean + C^T diag(1/scale) mu`` and keeps its
+    metric ``M = W^T W`` (``W = Projection.factor``) in the margins (:class:`~..centroids.layers.PairwiseMargin`).
+
     Only centroid models are folded: for a Gaussian mixture the quadratic forms pulled back through C have no
     full-rank covariance in input space, and member networks (DBSCAN's noise radius) use absolute distances,
     which the projection changes; both are refused here (docs/pipelines.md).
@@ -144,6 +147,12 @@ def lift_centroids(head, projection, step):
                         'model on the projected data instead (explain(pipeline[-1], pipeline[:-1].transform(X))).')
     margin = head.margin
     centres = (margin.centres + margin.origin).numpy()
-    lifted = centres @ projection.components + projection.mean
+    if projection.scale is None:
+        lifted = centres @ projection.components + projection.mean
+        return NeuralizedCentroids.from_pairs(lifted, margin.own, margin.rival, margin.valid, beta=head.beta,
+                                              source=head.source, leaves=head.leaves)
+    # whitened, z = W (u - mean) with W = diag(s) C: the sites b = mean + C^T diag(1/s) mu satisfy z(b) = mu, and
+    # |z - mu_k|^2 = |W (u - b_k)|^2 = |u - b_k|_M^2 with M = W^T W (docs/pipelines.md)
+    lifted = (centres / projection.scale) @ projection.components + projection.mean
     return NeuralizedCentroids.from_pairs(lifted, margin.own, margin.rival, margin.valid, beta=head.beta,
-                                          source=head.source, leaves=head.leaves)
+                                          source=head.source, leaves=head.leaves, metric=projection.factor)

@@ -91,7 +91,8 @@ def _row_norms(x, norm):
 
 
 class ProjectedNormalization(torch.nn.Module):
-    """A ``Normalizer`` after an orthonormal projection ``z = (u - mean) C^T``, in the projection's input space.
+    """A ``Normalizer`` after a projection ``z = (u - mean) C^T``, in the projection's input space (C orthonormal,
+    or a whitened PCA's ``diag(1 / sqrt(explained_variance_)) components_``).
 
     ``u -> mean + (u - mean) / |z|``: its projection is ``z / |z|``, the normalised z the head was fitted on, so
     the head with lifted centres (:func:`~.converters.lift_centroids`) sees exactly its own margins (LSA:

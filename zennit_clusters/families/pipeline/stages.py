@@ -8,9 +8,11 @@ A pipeline ``[t_1, ..., t_n, model]`` is split in two (docs/pipelines.md):
   can be summed back onto the user's columns; ``s`` is the position of the last stage that must run there.
 - numeric layers, ``t_s+1 .. t_n``: folded into the torch network, exactly. Per-feature affine maps (the
   scalers) and row normalisation are one-to-one per column (relevance passes through them unchanged); an
-  orthonormal projection (PCA without whitening, TruncatedSVD) is folded into a centroid head by lifting its
-  centres back to input space (``mu -> mu C + mean``): the pairwise margins are unchanged, so the lifted model
-  is exactly k-means in input space and its midpoint rule applies there.
+  orthonormal projection (PCA, TruncatedSVD) is folded into a centroid head by lifting its centres back to input
+  space (``mu -> mu C + mean``): the pairwise margins are unchanged, so the lifted model is exactly k-means in
+  input space and its midpoint rule applies there. A whitened PCA (``z = diag(s) C (x - mean)``) lifts the
+  centres to ``mean + C^T diag(1/s) mu`` and keeps its metric ``M = C^T diag(s^2) C``: the margins are again
+  linear in x, with the same midpoint roots.
 
 A stage builder is registered once per type (subclasses follow their base) with :func:`register_stage`; a
 vectorizer stage (text) is a host stage whose ``sources`` is None: its outputs (the terms) are the columns
@@ -57,9 +59,17 @@ class Stage:
 
 @dataclasses.dataclass(frozen=True)
 class Projection:
-    """An affine projection ``z = (x - mean) C^T`` with orthonormal rows ``C`` (shape (D_out, D_in))."""
+    """An affine projection ``z = (x - mean) C^T`` with orthonormal rows ``C`` (shape (D_out, D_in)), and with
+    ``scale`` (D_out,) the whitened one ``z = (x - mean) C^T * scale`` (``PCA(whiten=True)``:
+    ``scale = 1 / sqrt(explained_variance_)``)."""
     components: np.ndarray
     mean: np.ndarray
+    scale: np.ndarray = None
+
+    @property
+    def factor(self):
+        """The (D_out, D_in) linear map W of ``z = W (x - mean)``: ``diag(scale) C``, or C unwhitened."""
+        return self.components if self.scale is None else self.components * self.scale[:, None]
 
 
 STAGES = {}
@@ -141,22 +151,30 @@ def _normalizer_layer(transformer, n_inputs):
 
 def _projection(transformer, n_inputs):
     name = type(transformer).__name__
-    if getattr(transformer, 'whiten', False):
-        raise TypeError(f'{name}(whiten=True) rescales each component, so the projection is not orthonormal and '
-                        'k-means after it is no k-means in input space; fit it with whiten=False (the clusters of '
-                        'whitened components are not supported yet).')
     components = np.asarray(transformer.components_, dtype=np.float64)
+    scale = None
+    if getattr(transformer, 'whiten', False):
+        # z = (x - mean_) C^T / sqrt(explained_variance_): k-means on z is k-means in x under the metric
+        # C^T diag(1 / explained_variance_) C (docs/pipelines.md); a component of zero variance has no scale
+        variance = np.asarray(transformer.explained_variance_, dtype=np.float64)
+        if not (np.isfinite(variance).all() and (variance > 0).all()):
+            raise ValueError(f'{name}(whiten=True) has components of zero or non-finite explained variance '
+                             f'({variance[~(np.isfinite(variance) & (variance > 0))].tolist()}); whitening divides '
+                             'by their square root. Fit it with fewer components.')
+        scale = 1.0 / np.sqrt(variance)
     mean = np.asarray(getattr(transformer, 'mean_', None) if getattr(transformer, 'mean_', None) is not None
                       else np.zeros(n_inputs), dtype=np.float64)
     gram = components @ components.T
     if not np.allclose(gram, np.eye(len(gram)), atol=1e-8):
         raise TypeError(f'the components of {name} are not orthonormal (|C C^T - I| = '
                         f'{np.abs(gram - np.eye(len(gram))).max():.2g}); it cannot be folded exactly.')
+    projection = Projection(components, mean, scale)
     probe = np.random.default_rng(0).normal(size=(8, n_inputs))
-    if not np.allclose(_dense(transformer.transform(_named(transformer, probe))), (probe - mean) @ components.T,
+    if not np.allclose(_dense(transformer.transform(_named(transformer, probe))), (probe - mean) @ projection.factor.T,
                        rtol=1e-8, atol=1e-8):
-        raise TypeError(f'{name} does not act as the projection (x - mean_) components_.T on probe data.')
-    return Projection(components, mean)
+        raise TypeError(f'{name} does not act as the projection (x - mean_) components_.T'
+                        f'{" / sqrt(explained_variance_)" if scale is not None else ""} on probe data.')
+    return projection
 
 
 # -- encoders (host-side) -----------------------------------------------------------------------------------------
