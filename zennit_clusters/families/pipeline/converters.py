@@ -6,7 +6,9 @@ relevance of scaled feature i (the midpoint rule is invariant: ``w_i / s_i (x_i 
 After a PCA (no whitening) or a TruncatedSVD, ``z = (u - mean) C^T`` with orthonormal rows C, a centroid head's
 centres are lifted to ``mu C + mean``: ``|u - (mu C + mean)|^2 = |z - mu|^2 + |(I - C^T C)(u - mean)|^2``, and
 the second term is the same for every centre, so every pairwise margin, hence the evidence and the labels, is
-the head's, and the midpoint rule runs in u with the lifted midpoints as roots (docs/pipelines.md).
+the head's, and the midpoint rule runs in u with the lifted midpoints as roots (docs/pipelines.md). A Gaussian
+mixture after any PCA (whitened too) or TruncatedSVD is pulled back into a mixture in u with precisions
+``W^T P_k W`` (:mod:`..mixture.projection`); :func:`lift_head` dispatches.
 """
 import numpy as np
 
@@ -17,7 +19,7 @@ from .encoding import Encoding
 from .layers import FeatureScaling, NeuralizedPipeline, ProjectedNormalization
 from .stages import HOST, NETWORK, SCALERS, Projection, _dense, _named, stage_for, supported_stages
 
-__all__ = ['convert_pipeline', 'lift_centroids', 'PER_FEATURE_SCALERS']
+__all__ = ['convert_pipeline', 'lift_head', 'lift_centroids', 'PER_FEATURE_SCALERS']
 
 #: kept for the safe loader's admissions (what a scaled pipeline's pickle references)
 PER_FEATURE_SCALERS = SCALERS
@@ -87,7 +89,7 @@ def convert_pipeline(pipeline, X=None, beta=None):
     for name, step in steps[split:]:
         if projection is not None and full_name(type(step)) == 'sklearn.preprocessing._data.Normalizer':
             # LSA's TruncatedSVD -> Normalizer: the normalisation of z, taken in the projection's input space
-            layers.append(ProjectedNormalization(step.norm, projection[1].components, projection[1].mean))
+            layers.append(ProjectedNormalization(step.norm, projection[1].matrix, projection[1].mean))
             continue
         if projection is not None:
             raise TypeError(f'Pipeline step {name!r} ({type(step).__name__}) comes after the projection '
@@ -121,7 +123,7 @@ def convert_pipeline(pipeline, X=None, beta=None):
         Z = Z if sparse else _dense(Z)
     head = neuralize(estimator, X=Z, beta=beta)
     if projection is not None:
-        head = lift_centroids(head, projection[1], f'{projection[0]!r} ({type(dict(steps)[projection[0]]).__name__})')
+        head = lift_head(head, projection[1], f'{projection[0]!r} ({type(dict(steps)[projection[0]]).__name__})')
     names = '+'.join(type(step).__name__ for _, step in steps)
     if not layers and encoding is None:
         model = head
@@ -130,20 +132,45 @@ def convert_pipeline(pipeline, X=None, beta=None):
     return NeuralizedPipeline(layers, head, source=f'Pipeline({names}, {head.source})', encoding=encoding)
 
 
+def lift_head(head, projection, step):
+    """The head (fitted on ``z = W (u - mean)``) as the same model in the projection's input space u.
+
+    Centroid models: :func:`lift_centroids` (orthonormal W only). Gaussian mixtures, every covariance type,
+    whitened or not: :func:`~zennit_clusters.families.mixture.projection.project_mixture`. Every other head is
+    refused with the reason (docs/pipelines.md).
+    """
+    from ..centroids.layers import NeuralizedCentroids
+    from ..mixture.layers import NeuralizedMixture
+    from ..mixture.projection import project_mixture
+    if type(head) is NeuralizedCentroids:
+        return lift_centroids(head, projection, step)
+    if type(head) is NeuralizedMixture:
+        return project_mixture(head, projection.matrix, projection.mean)
+    raise TypeError(
+        f'Pipeline step {step} projects the data, and only centroid models (KMeans, MiniBatchKMeans, '
+        f'BisectingKMeans) and Gaussian mixtures are folded exactly after a projection; got {head.source}. Its '
+        'layers compare points by Euclidean distances in the projected space, |z - z_j|^2 = (u - u_j)^T W^T W '
+        '(u - u_j), a metric on the input space that those layers do not take. Explain that model on the '
+        'projected data instead (explain(pipeline[-1], pipeline[:-1].transform(X))).')
+
+
 def lift_centroids(head, projection, step):
     """The centroid model in the projection's input space: centres ``mu C + mean``, the same margin graph and beta.
 
-    Only centroid models are folded: for a Gaussian mixture the quadratic forms pulled back through C have no
-    full-rank covariance in input space, and member networks (DBSCAN's noise radius) use absolute distances,
-    which the projection changes; both are refused here (docs/pipelines.md).
+    Exact for an orthonormal projection (PCA without whitening, TruncatedSVD): ``|u - (mu C + mean)|^2`` differs
+    from ``|z - mu|^2`` by a term the same for every centre. After ``PCA(whiten=True)`` it is not: the distances
+    in z are ``(u - a)^T C^T diag(1/ev) C (u - a)``, a Mahalanobis metric, and the margins keep the biases of a
+    power diagram; that is refused (docs/pipelines.md).
     """
     from ..centroids.layers import NeuralizedCentroids
     if type(head) is not NeuralizedCentroids:
-        raise TypeError(f'Pipeline step {step} projects the data, and only centroid models (KMeans, MiniBatchKMeans, '
-                        f'BisectingKMeans) are folded exactly after a projection; got {head.source}. Explain that '
-                        'model on the projected data instead (explain(pipeline[-1], pipeline[:-1].transform(X))).')
+        raise TypeError(f'lift_centroids takes a centroid model, got {head.source}.')
+    if projection.whitened:
+        raise TypeError(f'Pipeline step {step} is whitened (whiten=True): it rescales each component, so the '
+                        'projection is not orthonormal and k-means after it is no k-means in input space; fit it '
+                        'with whiten=False (Gaussian mixtures after a whitened PCA are supported).')
     margin = head.margin
     centres = (margin.centres + margin.origin).numpy()
-    lifted = centres @ projection.components + projection.mean
+    lifted = projection.preimages(centres)
     return NeuralizedCentroids.from_pairs(lifted, margin.own, margin.rival, margin.valid, beta=head.beta,
                                           source=head.source, leaves=head.leaves)

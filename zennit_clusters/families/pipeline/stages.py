@@ -7,10 +7,11 @@ A pipeline ``[t_1, ..., t_n, model]`` is split in two (docs/pipelines.md):
   column it outputs, which of its input columns that column was made from (``sources``), so that relevance
   can be summed back onto the user's columns; ``s`` is the position of the last stage that must run there.
 - numeric layers, ``t_s+1 .. t_n``: folded into the torch network, exactly. Per-feature affine maps (the
-  scalers) and row normalisation are one-to-one per column (relevance passes through them unchanged); an
-  orthonormal projection (PCA without whitening, TruncatedSVD) is folded into a centroid head by lifting its
-  centres back to input space (``mu -> mu C + mean``): the pairwise margins are unchanged, so the lifted model
-  is exactly k-means in input space and its midpoint rule applies there.
+  scalers) and row normalisation are one-to-one per column (relevance passes through them unchanged); a
+  projection (PCA, TruncatedSVD) is folded into the head (:func:`.converters.lift_head`): a centroid head's
+  centres are lifted back to input space (``mu -> mu C + mean``, orthonormal C only), so the lifted model is
+  exactly k-means in input space and its midpoint rule applies there; a Gaussian mixture's components are
+  pulled back through ``W`` (whitened or not) into a mixture in input space (:mod:`..mixture.projection`).
 
 A stage builder is registered once per type (subclasses follow their base) with :func:`register_stage`; a
 vectorizer stage (text) is a host stage whose ``sources`` is None: its outputs (the terms) are the columns
@@ -57,9 +58,28 @@ class Stage:
 
 @dataclasses.dataclass(frozen=True)
 class Projection:
-    """An affine projection ``z = (x - mean) C^T`` with orthonormal rows ``C`` (shape (D_out, D_in))."""
+    """An affine projection ``z = W (x - mean)``, ``W = diag(1 / scale) C`` with orthonormal rows ``C`` (d, D).
+
+    ``scale`` is None without whitening (``W = C``), else the per-component divisor of ``PCA(whiten=True)``,
+    ``sqrt(explained_variance_)`` clipped below at machine epsilon as scikit-learn clips it.
+    """
     components: np.ndarray
     mean: np.ndarray
+    scale: object = None
+
+    @property
+    def whitened(self):
+        return self.scale is not None
+
+    @property
+    def matrix(self):
+        """``W`` (d, D), float64: ``z = (x - mean) W^T``."""
+        return self.components if self.scale is None else self.components / self.scale[:, None]
+
+    def preimages(self, points):
+        """``mean + W^+ z`` for rows z (the minimum-norm pre-images, the transformer's ``inverse_transform``)."""
+        lifted = points if self.scale is None else points * self.scale
+        return lifted @ self.components + self.mean
 
 
 STAGES = {}
@@ -141,11 +161,12 @@ def _normalizer_layer(transformer, n_inputs):
 
 def _projection(transformer, n_inputs):
     name = type(transformer).__name__
-    if getattr(transformer, 'whiten', False):
-        raise TypeError(f'{name}(whiten=True) rescales each component, so the projection is not orthonormal and '
-                        'k-means after it is no k-means in input space; fit it with whiten=False (the clusters of '
-                        'whitened components are not supported yet).')
     components = np.asarray(transformer.components_, dtype=np.float64)
+    scale = None
+    if getattr(transformer, 'whiten', False):
+        # PCA.transform divides by sqrt(explained_variance_), clipped below at eps (rank-deficient data)
+        scale = np.sqrt(np.asarray(transformer.explained_variance_, dtype=np.float64))
+        scale = np.maximum(scale, np.finfo(np.float64).eps)
     mean = np.asarray(getattr(transformer, 'mean_', None) if getattr(transformer, 'mean_', None) is not None
                       else np.zeros(n_inputs), dtype=np.float64)
     gram = components @ components.T
@@ -153,10 +174,12 @@ def _projection(transformer, n_inputs):
         raise TypeError(f'the components of {name} are not orthonormal (|C C^T - I| = '
                         f'{np.abs(gram - np.eye(len(gram))).max():.2g}); it cannot be folded exactly.')
     probe = np.random.default_rng(0).normal(size=(8, n_inputs))
-    if not np.allclose(_dense(transformer.transform(_named(transformer, probe))), (probe - mean) @ components.T,
+    projection = Projection(components, mean, scale)
+    if not np.allclose(_dense(transformer.transform(_named(transformer, probe))), (probe - mean) @ projection.matrix.T,
                        rtol=1e-8, atol=1e-8):
-        raise TypeError(f'{name} does not act as the projection (x - mean_) components_.T on probe data.')
-    return Projection(components, mean)
+        raise TypeError(f'{name} does not act as the projection (x - mean_) W^T on probe data (W = components_'
+                        f'{" / sqrt(explained_variance_)" if scale is not None else ""}).')
+    return projection
 
 
 # -- encoders (host-side) -----------------------------------------------------------------------------------------
