@@ -61,7 +61,7 @@ def projection_input(pipeline, X):
 
 
 def zennit_relevance(model, x, labels):
-    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), model.n_clusters).double()
+    onehot = torch.nn.functional.one_hot(torch.tensor(np.asarray(labels)), model.n_clusters).double()
     with Gradient(model, ClusterComposite()) as attributor:
         _, relevance = attributor(x.clone().requires_grad_(), attr_output=lambda y: y * onehot)
     return relevance.detach().numpy()
