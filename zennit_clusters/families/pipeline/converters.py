@@ -8,7 +8,8 @@ centres are lifted to ``mu C + mean``: ``|u - (mu C + mean)|^2 = |z - mu|^2 + |(
 the second term is the same for every centre, so every pairwise margin, hence the evidence and the labels, is
 the head's, and the midpoint rule runs in u with the lifted midpoints as roots (docs/pipelines.md). A Gaussian
 mixture after any PCA (whitened too) or TruncatedSVD is pulled back into a mixture in u with precisions
-``W^T P_k W`` (:mod:`..mixture.projection`); :func:`lift_head` dispatches.
+``W^T P_k W`` (:mod:`..mixture.projection`); a member network's members are lifted like centres, DBSCAN's noise
+radius kept in the metric ``C^T C`` (:mod:`..members.projection`); :func:`lift_head` dispatches.
 """
 import numpy as np
 
@@ -135,23 +136,34 @@ def convert_pipeline(pipeline, X=None, beta=None):
 def lift_head(head, projection, step):
     """The head (fitted on ``z = W (u - mean)``) as the same model in the projection's input space u.
 
-    Centroid models: :func:`lift_centroids` (orthonormal W only). Gaussian mixtures, every covariance type,
-    whitened or not: :func:`~zennit_clusters.families.mixture.projection.project_mixture`. Every other head is
-    refused with the reason (docs/pipelines.md).
+    Centroid models: :func:`lift_centroids`; member-point networks (partitions, DBSCAN with its noise rule,
+    kernel k-means): :func:`~zennit_clusters.families.members.projection.project_members`; both for an
+    orthonormal W only. Gaussian mixtures, every covariance type, whitened or not:
+    :func:`~zennit_clusters.families.mixture.projection.project_mixture`. Anything else is refused
+    (docs/pipelines.md).
     """
     from ..centroids.layers import NeuralizedCentroids
+    from ..members.layers import NeuralizedMembers
+    from ..members.projection import project_members
     from ..mixture.layers import NeuralizedMixture
     from ..mixture.projection import project_mixture
     if type(head) is NeuralizedCentroids:
         return lift_centroids(head, projection, step)
     if type(head) is NeuralizedMixture:
         return project_mixture(head, projection.matrix, projection.mean)
+    if type(head) is NeuralizedMembers:
+        if projection.whitened:
+            raise TypeError(
+                f'Pipeline step {step} is whitened (whiten=True): the member distances in its output, '
+                '|z - z_j|^2 = (u - a_j)^T W^T W (u - a_j) with W = diag(1/sqrt(explained_variance_)) components_, '
+                'are no Euclidean distances in the input space up to a common term (W^T W is no projector), so '
+                f'{head.source} after it is no member network there; fit the projection with whiten=False, or '
+                'explain the model on the projected data (explain(pipeline[-1], pipeline[:-1].transform(X))).')
+        return project_members(head, projection.components, projection.mean)
     raise TypeError(
-        f'Pipeline step {step} projects the data, and only centroid models (KMeans, MiniBatchKMeans, '
-        f'BisectingKMeans) and Gaussian mixtures are folded exactly after a projection; got {head.source}. Its '
-        'layers compare points by Euclidean distances in the projected space, |z - z_j|^2 = (u - u_j)^T W^T W '
-        '(u - u_j), a metric on the input space that those layers do not take. Explain that model on the '
-        'projected data instead (explain(pipeline[-1], pipeline[:-1].transform(X))).')
+        f'Pipeline step {step} projects the data, and only centroid models, member-point networks (partitions, '
+        f'DBSCAN, kernel k-means) and Gaussian mixtures are folded exactly after a projection; got {head.source}. '
+        'Explain that model on the projected data instead (explain(pipeline[-1], pipeline[:-1].transform(X))).')
 
 
 def lift_centroids(head, projection, step):
