@@ -179,7 +179,7 @@ def test_random_projections(name, covariance_type, projection, d, n_components, 
 
 
 def test_refusals():
-    from sklearn.cluster import DBSCAN, KMeans
+    from sklearn.cluster import KMeans
     from zennit_clusters.families.mixture.projection import projected_parameters
     X = frame('wine')
     whitened = make_pipeline(StandardScaler(), PCA(3, whiten=True), KMeans(3, n_init=2, random_state=0)).fit(X)
@@ -192,6 +192,3 @@ def test_refusals():
         projected_parameters(means, np.ones((2, 2)), 'diag', W, np.zeros(3))
     with pytest.raises(ValueError, match='W must be'):
         projected_parameters(means, np.ones((2, 2)), 'diag', W.T, np.zeros(3))
-    dbscan = make_pipeline(StandardScaler(), PCA(3), DBSCAN(eps=0.8)).fit(X)
-    with pytest.raises(TypeError, match='projects the data'):
-        neuralize(dbscan, X=X)
