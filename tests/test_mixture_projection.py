@@ -192,3 +192,20 @@ def test_refusals():
         projected_parameters(means, np.ones((2, 2)), 'diag', W, np.zeros(3))
     with pytest.raises(ValueError, match='W must be'):
         projected_parameters(means, np.ones((2, 2)), 'diag', W.T, np.zeros(3))
+
+
+@pytest.mark.parametrize('covariance_type', ['full', 'diag'])
+def test_factored_products_equal_the_full_precisions(covariance_type):
+    """The pulled-back full mixture computes P_k u through W (K d D per row); the same model with the (K, D, D)
+    precisions alone gives the same logits, relevance and constant."""
+    from zennit_clusters.families.mixture import mixture_model
+    X = frame('cancer')
+    model = neuralize(fitted('cancer', covariance_type, 'pca-whiten'), X=X).head  # behind the column check
+    ratio = model.ratio
+    assert ratio.factor is not None
+    plain = mixture_model((ratio.means + ratio.origin).numpy(), ratio.precisions.numpy(), ratio.biases.numpy(),
+                          'full', beta=model.beta)
+    assert plain.ratio.factor is None
+    got, expected = (explain_with_constant(m, X.to_numpy(), return_logits=True) for m in (model, plain))
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-8 * max(1.0, np.abs(b).max()))

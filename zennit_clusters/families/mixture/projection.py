@@ -113,7 +113,13 @@ def project_mixture(head, matrix, mean, source=None):
         raise TypeError(f'project_mixture takes a neuralized Gaussian mixture, got {type(head).__name__}.')
     ratio = head.ratio
     means = (ratio.means + ratio.origin).numpy()
+    precisions = ratio.precisions.numpy()
     lifted_means, lifted_precisions, lifted_type = projected_parameters(
-        means, ratio.precisions.numpy(), ratio.covariance_type, matrix, mean)
+        means, precisions, ratio.covariance_type, matrix, mean)
+    factor = factor_precisions = None
+    if lifted_type == 'full':  # P_k u computed as W^T (P_k (W u)): K d D per row instead of K D^2
+        factor = np.asarray(matrix, dtype=np.float64)
+        factor_precisions = precisions if precisions.ndim == 3 else np.stack([np.diag(p) for p in precisions])
     return mixture_model(lifted_means, lifted_precisions, ratio.biases.numpy(), lifted_type,
-                         source=head.source if source is None else source, beta=head.beta)
+                         source=head.source if source is None else source, beta=head.beta,
+                         factor=factor, factor_precisions=factor_precisions)
