@@ -260,10 +260,14 @@ def test_unknown_category_ignored_is_conserved(wine_frame):
                                rtol=1e-10, atol=1e-10)
 
 
-def test_projection_before_an_encoder_and_mixture_after_projection_are_refused(wine_frame):
+def test_projection_before_an_encoder_and_members_after_a_whitened_projection_are_refused(wine_frame):
+    from sklearn.cluster import AgglomerativeClustering
     numbers = wine_frame.drop(columns=['colour', 'region'])
-    with pytest.raises(TypeError, match="only centroid models"):
-        neuralize(make_pipeline(PCA(3), GaussianMixture(2, random_state=0)).fit(numbers))
+    # mixtures and member networks after a projection are folded (tests/test_mixture_projection.py,
+    # tests/test_member_projection.py); a member network after a whitened one is not
+    with pytest.raises(TypeError, match="whiten=True.*no projector"):
+        neuralize(make_pipeline(StandardScaler(), PCA(3, whiten=True), AgglomerativeClustering(3)).fit(numbers),
+                  X=numbers)
     with pytest.raises(TypeError, match="mixes columns, and the encoder step 'simpleimputer'"):
         neuralize(make_pipeline(PCA(3), SimpleImputer(), _km()).fit(numbers))
     with pytest.raises(TypeError, match="comes after the projection 'pca'"):

@@ -75,6 +75,8 @@ class MemberExplainer(Explainer):
         if self.radius is not None:
             self.register_buffer('core', model.radius.core.clone())
             self.row_elements += self.core.shape[0]
+            metric = getattr(model.radius, 'metric', None)  # lifted through a projection (docs/pipelines.md)
+            self.register_buffer('metric', None if metric is None else metric.clone())
 
     def forward(self, x, contrast=None):
         """``(label, logits, relevance)``; with ``contrast`` (N,) the relevance of the margin ``h_ck = S_c - S_k``
@@ -87,7 +89,7 @@ class MemberExplainer(Explainer):
         margins = pooled.unsqueeze(2) - pooled.unsqueeze(1)
         logits = masked_min(margins, self.others)
         if self.radius is not None:
-            terms, distance = radius_terms(x, self.core, self.radius)
+            terms, distance = radius_terms(x, self.core, self.radius, self.metric)
             radius_evidence = terms.sum(1)
             logits = torch.minimum(logits, radius_evidence.unsqueeze(1))
         label, explained = labels_and_explained(logits, self.cluster)

@@ -190,7 +190,7 @@ class NeuralizedMembers(torch.nn.Sequential, NeuralizedModel):
         #: what a label means, in words (recorded in exports); see :meth:`set_noise_rule`
         self.label_rule = MEMBER_RULE
 
-    def set_noise_rule(self, core, radius, rule=None):
+    def set_noise_rule(self, core, radius, rule=None, metric=None):
         """Label -1 (noise) every point with no core sample within ``radius`` (DBSCAN's rule for new points).
 
         Parameters
@@ -201,6 +201,9 @@ class NeuralizedMembers(torch.nn.Sequential, NeuralizedModel):
             DBSCAN's ``eps`` (Euclidean).
         rule : str, optional
             The new :attr:`label_rule`; default :data:`DBSCAN_RULE`.
+        metric : array-like of shape (D, D), optional
+            The radius's metric ``d^T M d`` (a DBSCAN fitted after an orthonormal projection ``C``, lifted to the
+            projection's input space: ``M = C^T C``); default Euclidean.
         """
         from .noise import CoreRadius
         radius = float(radius)
@@ -210,7 +213,7 @@ class NeuralizedMembers(torch.nn.Sequential, NeuralizedModel):
         if core.dim() != 2 or core.shape[0] == 0 or core.shape[1] != self.n_features_in_:
             raise ValueError(f'core samples must be a non-empty (C, {self.n_features_in_}) array, got shape '
                              f'{tuple(core.shape)}.')
-        self.radius = CoreRadius(core, radius, self.margin.origin)
+        self.radius = CoreRadius(core, radius, self.margin.origin, metric)
         self.radius_pool = MinPool(torch.ones(self.n_clusters, 2, dtype=torch.bool), self.pool.beta)
         self.label_rule = DBSCAN_RULE if rule is None else rule
         return self

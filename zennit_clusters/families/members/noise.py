@@ -23,8 +23,13 @@ __all__ = ['CoreRadius', 'radius_terms', 'radius_relevance', 'noise_labels', 'NO
 NOISE_LABEL = -1
 
 
-def radius_terms(x, core, radius):
+def radius_terms(x, core, radius, metric=None):
     """Per-feature terms ``t_i = radius^2 / D - (x_i - v*_i)^2`` of the radius evidence, and ``|x - v*|^2``.
+
+    With a ``metric`` M (a DBSCAN fitted after an orthonormal projection, lifted to its input space: M = C^T C),
+    the distance is ``d^T M d`` (``d = x - v*``) and the terms ``t_i = radius^2 / D - d_i (M d)_i``, summing to
+    ``radius^2 - d^T M d``; the nearest core sample is the Euclidean one, which is the nearest in the metric
+    when every core sample lies in the projection's affine row space (docs/pipelines.md).
 
     Parameters
     ----------
@@ -34,6 +39,8 @@ def radius_terms(x, core, radius):
         Centred core samples.
     radius : float
         DBSCAN's ``eps``.
+    metric : torch.Tensor of shape (D, D), optional
+        Symmetric positive semi-definite; default the identity.
 
     Returns
     -------
@@ -44,7 +51,7 @@ def radius_terms(x, core, radius):
     """
     nearest = centroid_scores(x, core).argmax(1)
     difference = x - core.index_select(0, nearest)
-    squares = difference * difference
+    squares = difference * difference if metric is None else difference * (difference @ metric)
     return (radius * radius) / x.shape[1] - squares, squares.sum(1)
 
 
@@ -88,24 +95,37 @@ class CoreRadius(CentredFrameLayer):
         DBSCAN's ``eps``.
     origin : torch.Tensor of shape (D,)
         The origin of the member network's centred frame.
+    metric : torch.Tensor of shape (D, D), optional
+        The distance ``d^T M d`` of :func:`radius_terms`; default Euclidean.
 
     Notes
     -----
     Input (N, D), output (N,). Every core sample is kept (no cap as for member points): the rule is exact.
     """
-    def __init__(self, core, radius, origin):
+    def __init__(self, core, radius, origin, metric=None):
         super().__init__()
         origin = torch.as_tensor(origin, dtype=torch.float64)
         self.register_buffer('origin', origin)
         self.register_buffer('core', torch.as_tensor(core, dtype=torch.float64) - origin)
         self.radius = float(radius)
+        if metric is not None:
+            metric = torch.as_tensor(metric, dtype=torch.float64)
+            if tuple(metric.shape) != (self.core.shape[1],) * 2:
+                raise ValueError(f'the metric must be ({self.core.shape[1]}, {self.core.shape[1]}), got '
+                                 f'{tuple(metric.shape)}.')
+        self.register_buffer('metric', metric)
+
+    def metric_for(self, x):
+        """The metric in x's dtype and device, or None (Euclidean; also for layers saved before metrics existed)."""
+        metric = getattr(self, 'metric', None)
+        return None if metric is None else metric.to(device=x.device, dtype=x.dtype)
 
     def centred(self, x):
         check_layer_input(x, self.core.shape[1], type(self).__name__)
         return x - self.origin.to(device=x.device, dtype=x.dtype), self.core.to(device=x.device, dtype=x.dtype)
 
     def forward(self, x):
-        return radius_terms(*self.centred(x), self.radius)[0].sum(1)
+        return radius_terms(*self.centred(x), self.radius, self.metric_for(x))[0].sum(1)
 
     def extra_repr(self):
         return f'core_samples={self.core.shape[0]}, radius={self.radius:g}'

@@ -69,7 +69,7 @@ class RadiusTerms(StabilizedRule):
         x = self.stored_tensors['input']
         absolute, relative = self.stabiliser_for(x)
         with torch.no_grad():
-            terms, distance = radius_terms(*module.centred(x), module.radius)
+            terms, distance = radius_terms(*module.centred(x), module.radius, module.metric_for(x))
             relevance = radius_relevance(terms, terms.sum(1), grad_output[0], absolute, relative,
                                          module.radius ** 2 + distance)
         return (relevance,)

@@ -63,11 +63,14 @@ def mixture_parameters(estimator):
     return means, precisions, biases
 
 
-def mixture_model(means, precisions, biases, covariance_type, source='GaussianMixture', X=None, beta=None):
-    """The neuralized model of a Gaussian mixture given by its parameters (see :func:`mixture_parameters`)."""
+def mixture_model(means, precisions, biases, covariance_type, source='GaussianMixture', X=None, beta=None,
+                  factor=None, factor_precisions=None):
+    """The neuralized model of a Gaussian mixture given by its parameters (see :func:`mixture_parameters`);
+    ``factor``, ``factor_precisions`` as for :class:`.GaussianLogRatio` (full precisions ``W^T P'_k W``)."""
     ratio = GaussianLogRatio(torch.from_numpy(np.asarray(means, dtype=np.float64)),
                              torch.from_numpy(np.asarray(precisions, dtype=np.float64)),
-                             torch.from_numpy(np.asarray(biases, dtype=np.float64)), covariance_type)
+                             torch.from_numpy(np.asarray(biases, dtype=np.float64)), covariance_type,
+                             factor=factor, factor_precisions=factor_precisions)
     model = NeuralizedMixture(ratio, SoftMinPool(ratio.valid, beta=1.0), source=source)
     model.beta = resolve_beta(model, X, beta)
     return model

@@ -47,8 +47,18 @@ def diagonal_scores(x, means, precisions, biases):
     return biases - 0.5 * quadratic
 
 
-def precision_products(x, precisions):
-    """``P_k x`` for every full precision, (N, K, D), in one (N, D) x (D, K D) product."""
+def precision_products(x, precisions, factor=None, factor_precisions=None):
+    """``P_k x`` for every full precision, (N, K, D), in one (N, D) x (D, K D) product.
+
+    With a factor ``W`` (d, D) and ``factor_precisions`` ``P'_k`` (K, d, d), where ``P_k = W^T P'_k W`` (a mixture
+    pulled back through a projection, :mod:`.projection`): ``W^T (P'_k (W x))``, three products of about
+    ``K d D`` per row instead of ``K D^2``.
+    """
+    if factor is not None:
+        n_components, width = factor_precisions.shape[:2]
+        z = F.linear(x, factor)  # (N, d)
+        projected = F.linear(z, factor_precisions.reshape(n_components * width, width))
+        return projected.reshape(x.shape[0], n_components, width) @ factor
     n_components, n_features = precisions.shape[:2]
     products = F.linear(x, precisions.reshape(n_components * n_features, n_features))
     return products.reshape(x.shape[0], n_components, n_features)

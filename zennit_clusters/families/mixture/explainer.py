@@ -52,6 +52,9 @@ class MixtureExplainer(Explainer):
             names += ['root', 'slope', 'kappa']
         for name in names:
             self.register_buffer(name, getattr(ratio, name).clone())
+        for name in ('factor', 'factor_precisions'):  # a mixture pulled back through a projection (or None)
+            value = getattr(ratio, name, None)
+            self.register_buffer(name, None if value is None else value.clone())
         self.covariance_type = ratio.covariance_type
         self.split = SPLITS[ratio.covariance_type]
         self.cluster = cluster

@@ -32,6 +32,9 @@ class GaussianLogRatio(CentredFrameLayer):
     origin : torch.Tensor of shape (D,), optional
         Fixed point subtracted from inputs and means (docs/method.md, section 1); default :func:`.frame_origin` of the
         means.
+    factor, factor_precisions : torch.Tensor of shapes (d, D) and (K, d, d), optional
+        Full covariances only: ``precisions[k] == factor^T factor_precisions[k] factor`` (a mixture pulled back
+        through a projection, :mod:`.projection`); the products ``P_k x`` are then computed through the factor.
 
     Notes
     -----
@@ -42,7 +45,7 @@ class GaussianLogRatio(CentredFrameLayer):
     covariances the layer also keeps, per pair, the root point on the line through the two means that the
     relevance rule starts from (:func:`.segment_roots`).
     """
-    def __init__(self, means, precisions, biases, covariance_type, origin=None):
+    def __init__(self, means, precisions, biases, covariance_type, origin=None, factor=None, factor_precisions=None):
         super().__init__()
         if covariance_type not in COVARIANCE_TYPES:
             raise ValueError(f'covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}.')
@@ -88,7 +91,21 @@ class GaussianLogRatio(CentredFrameLayer):
             self.register_buffer('root', root)
             self.register_buffer('kappa', kappa)
             self.register_buffer('offset', kappa - (weight * root).sum(1))
-        elif covariance_type == 'full':
+        if (factor is None) != (factor_precisions is None) or factor is not None and covariance_type != 'full':
+            raise ValueError('factor and factor_precisions come together, and only for full covariances.')
+        if factor is not None:
+            factor = torch.as_tensor(factor, dtype=torch.float64)
+            factor_precisions = torch.as_tensor(factor_precisions, dtype=torch.float64)
+            if factor.dim() != 2 or factor.shape[1] != n_features or tuple(factor_precisions.shape) != (
+                    n_components, factor.shape[0], factor.shape[0]):
+                raise ValueError(f'factor must be (d, {n_features}) and factor_precisions ({n_components}, d, d), got '
+                                 f'{tuple(factor.shape)} and {tuple(factor_precisions.shape)}.')
+            composed = factor.T @ factor_precisions @ factor
+            if not torch.allclose(composed, precisions, rtol=1e-9, atol=1e-12 * float(precisions.abs().max())):
+                raise ValueError('precisions[k] must equal factor^T factor_precisions[k] factor.')
+        self.register_buffer('factor', factor)
+        self.register_buffer('factor_precisions', factor_precisions)
+        if covariance_type == 'full':
             root, slope, kappa = segment_roots(self.means, precisions, biases, own.flatten(), rival.flatten())
             self.register_buffer('root', root)
             self.register_buffer('slope', slope)

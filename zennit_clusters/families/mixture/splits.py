@@ -27,6 +27,13 @@ def _float(holder, name, x):
     return getattr(holder, name).to(device=x.device, dtype=x.dtype)
 
 
+def _factors(holder, x):
+    """``(W, P')`` of a full mixture pulled back through a projection (``P_k = W^T P'_k W``), else ``(None, None)``."""
+    if getattr(holder, 'factor', None) is None:
+        return None, None
+    return _float(holder, 'factor', x), _float(holder, 'factor_precisions', x)
+
+
 def _index(holder, name, x, pairs):
     """The flat pair table ``name`` (own, rival) for the given pairs: (P,) for every pair, else (N, P)."""
     flat = getattr(holder, name).flatten().to(x.device)
@@ -94,13 +101,13 @@ class FullSplit(_QuadraticSplit):
     """Full covariances: the exact integrated gradient of each log-ratio from its root point."""
     def scores(self, holder, x):
         means, precisions, biases = (_float(holder, name, x) for name in ('means', 'precisions', 'biases'))
-        products = precision_products(x, precisions)
+        products = precision_products(x, precisions, *_factors(holder, x))
         return quadratic_scores(quadratic_terms(x, means, precisions, products), biases), products
 
     def relevance(self, holder, x, factors, pairs=None, products=None, reference_component=None):
         """As :meth:`TiedSplit.relevance`; ``products`` are the precision products of :meth:`log_ratios`."""
         if products is None:
-            products = precision_products(x, _float(holder, 'precisions', x))
+            products = precision_products(x, _float(holder, 'precisions', x), *_factors(holder, x))
         root, slope, kappa = (_float(holder, name, x) for name in ('root', 'slope', 'kappa'))
         n_rows, n_pairs = factors.shape
         if pairs is None:  # the same pairs for every row: views, not copies

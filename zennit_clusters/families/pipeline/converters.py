@@ -6,7 +6,11 @@ relevance of scaled feature i (the midpoint rule is invariant: ``w_i / s_i (x_i 
 After a PCA (no whitening) or a TruncatedSVD, ``z = (u - mean) C^T`` with orthonormal rows C, a centroid head's
 centres are lifted to ``mu C + mean``: ``|u - (mu C + mean)|^2 = |z - mu|^2 + |(I - C^T C)(u - mean)|^2``, and
 the second term is the same for every centre, so every pairwise margin, hence the evidence and the labels, is
-the head's, and the midpoint rule runs in u with the lifted midpoints as roots (docs/pipelines.md).
+the head's, and the midpoint rule runs in u with the lifted midpoints as roots (docs/pipelines.md); after a
+whitened PCA the centres are lifted to their pre-images and the margins keep the metric ``W^T W``. A Gaussian
+mixture after any PCA (whitened too) or TruncatedSVD is pulled back into a mixture in u with precisions
+``W^T P_k W`` (:mod:`..mixture.projection`); a member network's members are lifted like centres, DBSCAN's noise
+radius kept in the metric ``C^T C`` (:mod:`..members.projection`); :func:`lift_head` dispatches.
 """
 import numpy as np
 
@@ -17,7 +21,7 @@ from .encoding import Encoding
 from .layers import FeatureScaling, NeuralizedPipeline, ProjectedNormalization
 from .stages import HOST, NETWORK, SCALERS, Projection, _dense, _named, stage_for, supported_stages
 
-__all__ = ['convert_pipeline', 'lift_centroids', 'PER_FEATURE_SCALERS']
+__all__ = ['convert_pipeline', 'lift_head', 'lift_centroids', 'PER_FEATURE_SCALERS']
 
 #: kept for the safe loader's admissions (what a scaled pipeline's pickle references)
 PER_FEATURE_SCALERS = SCALERS
@@ -121,7 +125,7 @@ def convert_pipeline(pipeline, X=None, beta=None):
         Z = Z if sparse else _dense(Z)
     head = neuralize(estimator, X=Z, beta=beta)
     if projection is not None:
-        head = lift_centroids(head, projection[1], f'{projection[0]!r} ({type(dict(steps)[projection[0]]).__name__})')
+        head = lift_head(head, projection[1], f'{projection[0]!r} ({type(dict(steps)[projection[0]]).__name__})')
     names = '+'.join(type(step).__name__ for _, step in steps)
     if not layers and encoding is None:
         model = head
@@ -130,29 +134,57 @@ def convert_pipeline(pipeline, X=None, beta=None):
     return NeuralizedPipeline(layers, head, source=f'Pipeline({names}, {head.source})', encoding=encoding)
 
 
+def lift_head(head, projection, step):
+    """The head (fitted on ``z = W (u - mean)``) as the same model in the projection's input space u.
+
+    Centroid models: :func:`lift_centroids`; member-point networks (partitions, DBSCAN with its noise rule,
+    kernel k-means): :func:`~zennit_clusters.families.members.projection.project_members`; both for an
+    orthonormal W only. Gaussian mixtures, every covariance type, whitened or not:
+    :func:`~zennit_clusters.families.mixture.projection.project_mixture`. Anything else is refused
+    (docs/pipelines.md).
+    """
+    from ..centroids.layers import NeuralizedCentroids
+    from ..members.layers import NeuralizedMembers
+    from ..members.projection import project_members
+    from ..mixture.layers import NeuralizedMixture
+    from ..mixture.projection import project_mixture
+    if type(head) is NeuralizedCentroids:
+        return lift_centroids(head, projection, step)
+    if type(head) is NeuralizedMixture:
+        return project_mixture(head, projection.factor, projection.mean)
+    if type(head) is NeuralizedMembers:
+        if projection.whitened:
+            raise TypeError(
+                f'Pipeline step {step} is whitened (whiten=True): the member distances in its output, '
+                '|z - z_j|^2 = (u - a_j)^T W^T W (u - a_j) with W = diag(1/sqrt(explained_variance_)) components_, '
+                'are no Euclidean distances in the input space up to a common term (W^T W is no projector), so '
+                f'{head.source} after it is no member network there; fit the projection with whiten=False, or '
+                'explain the model on the projected data (explain(pipeline[-1], pipeline[:-1].transform(X))).')
+        return project_members(head, projection.components, projection.mean)
+    raise TypeError(
+        f'Pipeline step {step} projects the data, and only centroid models, member-point networks (partitions, '
+        f'DBSCAN, kernel k-means) and Gaussian mixtures are folded exactly after a projection; got {head.source}. '
+        'Explain that model on the projected data instead (explain(pipeline[-1], pipeline[:-1].transform(X))).')
+
+
 def lift_centroids(head, projection, step):
     """The centroid model in the projection's input space: centres ``mu C + mean``, the same margin graph and beta.
 
     A whitened projection (``Projection.scale``) lifts the centres to ``mean + C^T diag(1/scale) mu`` and keeps its
-    metric ``M = W^T W`` (``W = Projection.factor``) in the margins (:class:`~..centroids.layers.PairwiseMargin`).
-
-    Only centroid models are folded: for a Gaussian mixture the quadratic forms pulled back through C have no
-    full-rank covariance in input space, and member networks (DBSCAN's noise radius) use absolute distances,
-    which the projection changes; both are refused here (docs/pipelines.md).
+    metric ``M = W^T W`` (``W = Projection.factor``) in the margins (:class:`~..centroids.layers.PairwiseMargin`);
+    without whitening ``|u - (mu C + mean)|^2`` differs from ``|z - mu|^2`` by a term the same for every centre, so
+    the Euclidean margins are exact (docs/pipelines.md).
     """
     from ..centroids.layers import NeuralizedCentroids
     if type(head) is not NeuralizedCentroids:
-        raise TypeError(f'Pipeline step {step} projects the data, and only centroid models (KMeans, MiniBatchKMeans, '
-                        f'BisectingKMeans) are folded exactly after a projection; got {head.source}. Explain that '
-                        'model on the projected data instead (explain(pipeline[-1], pipeline[:-1].transform(X))).')
+        raise TypeError(f'lift_centroids takes a centroid model, got {head.source}.')
     margin = head.margin
     centres = (margin.centres + margin.origin).numpy()
-    if projection.scale is None:
-        lifted = centres @ projection.components + projection.mean
-        return NeuralizedCentroids.from_pairs(lifted, margin.own, margin.rival, margin.valid, beta=head.beta,
-                                              source=head.source, leaves=head.leaves)
     # whitened, z = W (u - mean) with W = diag(s) C: the sites b = mean + C^T diag(1/s) mu satisfy z(b) = mu, and
     # |z - mu_k|^2 = |W (u - b_k)|^2 = |u - b_k|_M^2 with M = W^T W (docs/pipelines.md)
-    lifted = (centres / projection.scale) @ projection.components + projection.mean
+    lifted = projection.preimages(centres)
+    if not projection.whitened:
+        return NeuralizedCentroids.from_pairs(lifted, margin.own, margin.rival, margin.valid, beta=head.beta,
+                                              source=head.source, leaves=head.leaves)
     return NeuralizedCentroids.from_pairs(lifted, margin.own, margin.rival, margin.valid, beta=head.beta,
                                           source=head.source, leaves=head.leaves, metric=projection.factor)

@@ -7,12 +7,13 @@ A pipeline ``[t_1, ..., t_n, model]`` is split in two (docs/pipelines.md):
   column it outputs, which of its input columns that column was made from (``sources``), so that relevance
   can be summed back onto the user's columns; ``s`` is the position of the last stage that must run there.
 - numeric layers, ``t_s+1 .. t_n``: folded into the torch network, exactly. Per-feature affine maps (the
-  scalers) and row normalisation are one-to-one per column (relevance passes through them unchanged); an
-  orthonormal projection (PCA, TruncatedSVD) is folded into a centroid head by lifting its centres back to input
-  space (``mu -> mu C + mean``): the pairwise margins are unchanged, so the lifted model is exactly k-means in
-  input space and its midpoint rule applies there. A whitened PCA (``z = diag(s) C (x - mean)``) lifts the
-  centres to ``mean + C^T diag(1/s) mu`` and keeps its metric ``M = C^T diag(s^2) C``: the margins are again
-  linear in x, with the same midpoint roots.
+  scalers) and row normalisation are one-to-one per column (relevance passes through them unchanged); a
+  projection (PCA, TruncatedSVD) is folded into the head (:func:`.converters.lift_head`): a centroid head's
+  centres are lifted back to input space (``mu -> mu C + mean``), so the lifted model is exactly k-means in input
+  space and its midpoint rule applies there; a whitened PCA (``z = diag(s) C (x - mean)``) lifts them to
+  ``mean + C^T diag(1/s) mu`` and keeps the metric ``M = C^T diag(s^2) C`` (the margins stay linear in x, with
+  the same midpoint roots); a Gaussian mixture's components are pulled back through ``W`` (whitened or not) into a
+  mixture in input space (:mod:`..mixture.projection`).
 
 A stage builder is registered once per type (subclasses follow their base) with :func:`register_stage`; a
 vectorizer stage (text) is a host stage whose ``sources`` is None: its outputs (the terms) are the columns
@@ -59,17 +60,28 @@ class Stage:
 
 @dataclasses.dataclass(frozen=True)
 class Projection:
-    """An affine projection ``z = (x - mean) C^T`` with orthonormal rows ``C`` (shape (D_out, D_in)), and with
-    ``scale`` (D_out,) the whitened one ``z = (x - mean) C^T * scale`` (``PCA(whiten=True)``:
-    ``scale = 1 / sqrt(explained_variance_)``)."""
+    """An affine projection ``z = W (x - mean)``, ``W = diag(scale) C`` with orthonormal rows ``C`` (d, D).
+
+    ``scale`` is None without whitening (``W = C``), else the per-component factor of ``PCA(whiten=True)``,
+    ``1 / sqrt(explained_variance_)``.
+    """
     components: np.ndarray
     mean: np.ndarray
     scale: np.ndarray = None
 
     @property
+    def whitened(self):
+        return self.scale is not None
+
+    @property
     def factor(self):
-        """The (D_out, D_in) linear map W of ``z = W (x - mean)``: ``diag(scale) C``, or C unwhitened."""
+        """The (d, D) linear map W of ``z = W (x - mean)``, float64: ``diag(scale) C``, or C unwhitened."""
         return self.components if self.scale is None else self.components * self.scale[:, None]
+
+    def preimages(self, points):
+        """``mean + W^+ z`` for rows z (the minimum-norm pre-images, the transformer's ``inverse_transform``)."""
+        lifted = points if self.scale is None else points / self.scale
+        return lifted @ self.components + self.mean
 
 
 STAGES = {}
