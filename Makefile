@@ -9,8 +9,8 @@ STAMP := $(VENV)/.installed
 ZENNIT_TESTS := tests/families/centroids/test_centroid_rules.py tests/test_composites.py \
 	tests/families/pipeline/test_pipeline.py tests/families/pipeline/test_tabular.py tests/families/mixture/test_mixture.py \
 	tests/families/members/test_kernel_kmeans.py tests/families/members/test_partition.py tests/families/deep/test_deep.py \
-	tests/families/pipeline/test_text.py tests/families/pipeline/test_whiten.py tests/test_mixture_projection.py \
-	tests/test_member_projection.py \
+	tests/families/pipeline/test_text.py tests/families/pipeline/test_whiten.py tests/families/mixture/test_mixture_projection.py \
+	tests/families/members/test_member_projection.py \
 	tests/test_startup.py \
 	tests/families/spark/test_spark_models.py::test_cosine_network_zennit_path_agrees
 

@@ -59,11 +59,12 @@ def test_unsupported_step_is_refused(wine):
     pipeline = make_pipeline(PolynomialFeatures(), KMeans(n_clusters=3, n_init=2, random_state=0)).fit(wine)
     with pytest.raises(TypeError, match="step 'polynomialfeatures' is a PolynomialFeatures; the steps that can"):
         neuralize(pipeline)
-    # whitened PCA is folded for centroid models (tests/test_whiten.py), not for a mixture
-    from sklearn.mixture import GaussianMixture
-    whitened = make_pipeline(PCA(3, whiten=True), GaussianMixture(3, random_state=0)).fit(wine)
-    with pytest.raises(TypeError, match='only centroid models'):
-        neuralize(whitened)
+    # whitened PCA is folded for centroid models (test_whiten.py) and mixtures (test_mixture_projection.py), not
+    # for a member network (its distances take no metric)
+    from sklearn.cluster import DBSCAN
+    whitened = make_pipeline(PCA(3, whiten=True), DBSCAN(eps=0.5, min_samples=4)).fit(wine)
+    with pytest.raises(TypeError, match='is whitened .*no member network there'):
+        neuralize(whitened, X=wine)
 
 
 def test_unfitted_pipeline():

@@ -263,8 +263,8 @@ def test_unknown_category_ignored_is_conserved(wine_frame):
 def test_projection_before_an_encoder_and_members_after_a_whitened_projection_are_refused(wine_frame):
     from sklearn.cluster import AgglomerativeClustering
     numbers = wine_frame.drop(columns=['colour', 'region'])
-    # mixtures and member networks after a projection are folded (tests/test_mixture_projection.py,
-    # tests/test_member_projection.py); a member network after a whitened one is not
+    # mixtures and member networks after a projection are folded (tests/families/mixture/test_mixture_projection.py,
+    # tests/families/members/test_member_projection.py); a member network after a whitened one is not
     with pytest.raises(TypeError, match="whiten=True.*no projector"):
         neuralize(make_pipeline(StandardScaler(), PCA(3, whiten=True), AgglomerativeClustering(3)).fit(numbers),
                   X=numbers)
