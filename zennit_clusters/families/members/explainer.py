@@ -48,7 +48,7 @@ class MemberExplainer(Explainer):
     features that carry the point farthest from its nearest core sample v*), with ``sum_i R_i = e``. The
     min of ``f_c`` and ``e`` shares relevance by the soft-min with ``beta``, as the min over competitors does.
     """
-    outputs = ('relevance', 'parts')
+    outputs = ('relevance', 'parts', 'contrasts')
     row_options = ('contrast',)
 
     def __init__(self, model, cluster, beta, epsilon=None, output='relevance'):
@@ -79,7 +79,8 @@ class MemberExplainer(Explainer):
     def forward(self, x, contrast=None):
         """``(label, logits, relevance)``; with ``contrast`` (N,) the relevance of the margin ``h_ck = S_c - S_k``
         against that competitor alone (zero where k is c, and no noise branch); with ``output='parts'`` the
-        (N, K, D) part of each competitor (their sum is the explanation)."""
+        (N, K, D) part of each competitor (their sum is the explanation); with ``output='contrasts'`` the (N, K, D)
+        relevance of every margin ``h_ck``, ``[n, k]`` what ``contrast=k`` gives (one pass per competitor)."""
         x = x if self.origin is None else x - self.origin
         n_rows, n_clusters = x.shape[0], self.groups.shape[0]
         scores = centroid_scores(x, self.members)
@@ -94,6 +95,17 @@ class MemberExplainer(Explainer):
         index = explained.reshape(n_rows, 1, 1).expand(n_rows, 1, n_clusters)
         own_margins = margins.gather(1, index).squeeze(1)
         evidence = logits.gather(1, explained.unsqueeze(1))
+        if self.output == 'contrasts':
+            if contrast is not None:
+                raise ValueError('output="contrasts" explains the margin against every competitor at once; '
+                                 'contrast= asks for one of them: ask for one of the two.')
+            if self.radius is not None:
+                label = noise_labels(logits, label)
+            others = torch.arange(n_clusters, device=x.device).unsqueeze(0) != explained.unsqueeze(1)
+            contrasts = torch.stack([self._pair_relevance(x, scores, explained, torch.where(
+                others & (torch.arange(n_clusters, device=x.device) == k).unsqueeze(0), own_margins,
+                torch.zeros_like(own_margins))) for k in range(n_clusters)], 1)
+            return label, logits, contrasts
         if contrast is not None:
             # the margin itself is the competitor's relevance; h_cc = 0 carries none
             column = contrast.unsqueeze(1)
