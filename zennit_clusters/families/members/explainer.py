@@ -72,6 +72,8 @@ class MemberExplainer(Explainer):
             raise ValueError('per-competitor parts of a model with a noise rule (DBSCAN) would leave out the noise '
                              'branch min(f_c, e), which no competitor carries; use contrast= for one margin.')
         self.output = output
+        if output == 'contrasts':  # K copies of each row (_contrasts)
+            self.row_elements *= self.groups.shape[0]
         if self.radius is not None:
             self.register_buffer('core', model.radius.core.clone())
             self.row_elements += self.core.shape[0]
@@ -101,11 +103,7 @@ class MemberExplainer(Explainer):
                                  'contrast= asks for one of them: ask for one of the two.')
             if self.radius is not None:
                 label = noise_labels(logits, label)
-            others = torch.arange(n_clusters, device=x.device).unsqueeze(0) != explained.unsqueeze(1)
-            contrasts = torch.stack([self._pair_relevance(x, scores, explained, torch.where(
-                others & (torch.arange(n_clusters, device=x.device) == k).unsqueeze(0), own_margins,
-                torch.zeros_like(own_margins))) for k in range(n_clusters)], 1)
-            return label, logits, contrasts
+            return label, logits, self._contrasts(x, scores, explained, own_margins)
         if contrast is not None:
             # the margin itself is the competitor's relevance; h_cc = 0 carries none
             column = contrast.unsqueeze(1)
@@ -134,6 +132,22 @@ class MemberExplainer(Explainer):
         if self.radius is not None:
             relevance = relevance + radius_part
         return label, logits, relevance
+
+    def _contrasts(self, x, scores, explained, own_margins):
+        """(N, K, D) relevance of every margin h_ck, in one pass over K copies of each row: copy k has the margin
+        against k as its one competitor's relevance (as ``contrast=k``), zero for k = c. One pass keeps an exported
+        graph one copy of the rule, whatever K."""
+        n_rows, n_features = x.shape
+        n_clusters, n_members = own_margins.shape[1], scores.shape[1]
+        clusters = torch.arange(n_clusters, device=x.device)
+        alone = (clusters.unsqueeze(1) == clusters.unsqueeze(0)).unsqueeze(0) & (
+            clusters.reshape(1, n_clusters, 1) != explained.reshape(n_rows, 1, 1))
+        competitor = torch.where(alone, own_margins.unsqueeze(1), torch.zeros_like(own_margins).unsqueeze(1))
+        relevance = self._pair_relevance(
+            x.unsqueeze(1).expand(n_rows, n_clusters, n_features).reshape(-1, n_features),
+            scores.unsqueeze(1).expand(n_rows, n_clusters, n_members).reshape(-1, n_members),
+            explained.unsqueeze(1).expand(n_rows, n_clusters).reshape(-1), competitor.reshape(-1, n_clusters))
+        return relevance.reshape(n_rows, n_clusters, n_features)
 
     def _pair_relevance(self, x, scores, explained, competitor):
         """The members' pools and the midpoint rule on every pair, for the (N, K) relevance of the competitors."""
