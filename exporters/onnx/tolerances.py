@@ -268,10 +268,13 @@ def float32_suffices(model, beta, X, explain, seed=0, contrasts=False):
         if explain:
             fraction = np.fmax(fraction, found.relevance_rounding / found.relevance_scale)
     if contrasts and found.resolvable.any():
-        rows = np.flatnonzero(found.resolvable)
-        contrast = measure_contrasts(model, x64[rows], 'float32', seed)
-        with np.errstate(invalid='ignore', divide='ignore'):
-            fraction[rows] = np.fmax(fraction[rows], contrast.rounding / contrast.scale)
+        resolvable = np.flatnonzero(found.resolvable)
+        step = max(1, CONTRAST_ELEMENTS // (int(model.n_clusters) * int(model.n_features_in_)))
+        for start in range(0, len(resolvable), step):  # (rows, K, D) references a chunk at a time
+            rows = resolvable[start:start + step]
+            contrast = measure_contrasts(model, x64[rows], 'float32', seed)
+            with np.errstate(invalid='ignore', divide='ignore'):
+                fraction[rows] = np.fmax(fraction[rows], contrast.rounding / contrast.scale)
     fraction = np.where(found.resolvable, np.nan_to_num(fraction, nan=0.0, posinf=np.inf), 0.0)
     misses = fraction > BOUND['float32'] / BOUND_MARGIN
     return not misses.any(), float(fraction.max()) if len(fraction) else 0.0, int(misses.sum())

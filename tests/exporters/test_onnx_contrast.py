@@ -247,3 +247,16 @@ def test_contrasts_refused_clearly(tmp_path, capsys):
     np.save(train, X)
     assert main([str(path), '--contrasts', '--train-data', str(train)]) == 1
     assert 'noise rule' in capsys.readouterr().err
+
+
+def test_check_runs_contrasts_in_chunks(graphs, wine_scaled, monkeypatch):
+    """With (rows, K, D) outputs the check runs a few rows at a time; chunked, it finds what it finds in one run."""
+    from exporters.onnx import verify
+    X = wine_scaled
+    estimator, path, result = graphs('KMeans')
+    whole = check_graph(str(path), estimator, X=X)
+    monkeypatch.setattr(verify, 'WIDE_ELEMENTS', 3 * X.shape[1] * 7)  # 7 rows per run: 26 runs
+    assert verify.session_rows(['label', 'logits', 'contrasts'], 3, X.shape[1]) == 7
+    chunked = check_graph(str(path), estimator, X=X)
+    assert whole.passed and chunked.passed
+    assert chunked.max_contrast_error == whole.max_contrast_error and chunked.n_compared == whole.n_compared
