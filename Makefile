@@ -11,7 +11,8 @@ ZENNIT_TESTS := tests/families/centroids/test_centroid_rules.py tests/test_compo
 	tests/families/members/test_kernel_kmeans.py tests/families/members/test_partition.py tests/families/deep/test_deep.py \
 	tests/families/pipeline/test_text.py \
 	tests/test_startup.py \
-	tests/families/spark/test_spark_models.py::test_cosine_network_zennit_path_agrees
+	tests/families/spark/test_spark_models.py::test_cosine_network_zennit_path_agrees \
+	tests/exporters/test_onnx_contrast.py::test_zennit_contrast_equals_onnx
 
 COMPILED := $(wildcard zennit_clusters/compiled/*.c zennit_clusters/compiled/*.h zennit_clusters/families/*/*.c zennit_clusters/families/*/*.h)
 

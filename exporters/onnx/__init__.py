@@ -113,9 +113,13 @@ class ExportResult:
             return head + (f'NOT VERIFIED (kept with keep_unverified): the graph misses its contract under '
                            f'onnxruntime, worst row at {check.worst:.3g} times its tolerance: '
                            + '; '.join(check.failures) + '.')
+        contrasted = not math.isnan(getattr(check, 'max_contrast_error', math.nan))
+        if contrasted:
+            errors += f' and {check.max_contrast_error:.3g}'
         return head + (f'Checked under onnxruntime on {check.n_rows} rows{excluded}, batch sizes '
                        f'{" and ".join(map(str, check.batch_sizes))}: labels identical to {check.reference}; logits'
-                       f'{" and relevance" if explained else ""} match the float64 closed-form explainer '
+                       f'{" and relevance" if explained else ""}{" and contrasts (every k)" if contrasted else ""} match the '
+                       f'float64 closed-form explainer '
                        f'(max errors {errors}; worst row at {check.worst:.2g} of its tolerance, bound '
                        f'{check.bound:g} of the row\'s scale).')
 
