@@ -12,7 +12,8 @@ ZENNIT_TESTS := tests/families/centroids/test_centroid_rules.py tests/test_compo
 	tests/families/pipeline/test_text.py tests/families/pipeline/test_whiten.py tests/families/mixture/test_mixture_projection.py \
 	tests/families/members/test_member_projection.py \
 	tests/test_startup.py \
-	tests/families/spark/test_spark_models.py::test_cosine_network_zennit_path_agrees
+	tests/families/spark/test_spark_models.py::test_cosine_network_zennit_path_agrees \
+	tests/exporters/test_onnx_contrast.py::test_zennit_contrast_equals_onnx
 
 COMPILED := $(wildcard zennit_clusters/compiled/*.c zennit_clusters/compiled/*.h zennit_clusters/families/*/*.c zennit_clusters/families/*/*.h)
 

@@ -121,9 +121,11 @@ def make_explainer(model, cluster=None, beta=None, epsilon=None, output='relevan
         the explainer's dtype x ``(|s_own| + |s_rival|)``, :func:`~zennit_clusters.validation.sign_stabiliser`);
         a float for an absolute stabiliser.
 
-    output : {'relevance', 'parts', 'direction'}
+    output : {'relevance', 'parts', 'direction', 'contrasts'}
         What ``forward`` returns as its third value: the (N, D) relevance; the (N, K, D) per-competitor parts; the
-        (N, D) int8 directions (see :func:`explain` and :func:`direction`). Explainers list what they offer in
+        (N, D) int8 directions (see :func:`explain` and :func:`direction`); the (N, K, D) contrastive relevance
+        against every competitor, ``[n, k]`` what ``explain(..., contrast=k)`` gives (``forward_with_constant``
+        adds the (N, K) constants where the family has a constant term; the ONNX exporter's ``contrasts``). Explainers list what they offer in
         ``outputs``, and the per-row options their ``forward`` takes (``contrast``, ``reference``) in
         ``row_options``.
 

@@ -8,7 +8,12 @@ code of its own here. Its contract (``docs/onnx.md``):
 - output ``label``: int64 (batch,), the estimator's ``predict``; -1 for rows holding NaN or infinity;
 - output ``logits``: (batch, K), the cluster evidence ``f_k(x)`` (NEON); ``argmax == label``;
 - output ``relevance`` (only with ``explain=True``): (batch, D), the NEON relevance of every feature for
-  the evidence of the row's assigned cluster.
+  the evidence of the row's assigned cluster;
+- output ``parts`` (only with ``per_competitor=True``): (batch, K, D), each competitor's part of ``relevance``;
+- output ``contrasts`` (only with ``contrasts=True``): (batch, K, D), ``[n, k]`` the relevance of the margin
+  h_ck between the row's cluster c and competitor k ("why c rather than k"), zero at k = c; and, for families
+  with a constant term (mixtures), ``contrast_constants`` (batch, K), with ``contrasts.sum(-1) +
+  contrast_constants == h_ck``.
 
 float32 by default; float64 by default for model families whose float32 arithmetic cannot keep the check's
 bound (member-point networks), which the result and the metadata say. In float32 the graph first subtracts a
@@ -108,20 +113,24 @@ class ExportResult:
             return head + (f'NOT VERIFIED (kept with keep_unverified): the graph misses its contract under '
                            f'onnxruntime, worst row at {check.worst:.3g} times its tolerance: '
                            + '; '.join(check.failures) + '.')
+        contrasted = not math.isnan(getattr(check, 'max_contrast_error', math.nan))
+        if contrasted:
+            errors += f' and {check.max_contrast_error:.3g}'
         return head + (f'Checked under onnxruntime on {check.n_rows} rows{excluded}, batch sizes '
                        f'{" and ".join(map(str, check.batch_sizes))}: labels identical to {check.reference}; logits'
-                       f'{" and relevance" if explained else ""} match the float64 closed-form explainer '
+                       f'{" and relevance" if explained else ""}{" and contrasts (every k)" if contrasted else ""} match the '
+                       f'float64 closed-form explainer '
                        f'(max errors {errors}; worst row at {check.worst:.2g} of its tolerance, bound '
                        f'{check.bound:g} of the row\'s scale).')
 
 
-def _choose_dtype(model, beta, X, explain, seed):
+def _choose_dtype(model, beta, X, explain, seed, contrasts=False):
     """float32 where the family's float32 arithmetic keeps the bound on the probe rows, else float64."""
     from .probes import probe_data
     from .tolerances import BOUND, float32_suffices
 
     rows = probe_data(model, seed=seed) if X is None else X
-    ok, worst, n_rows = float32_suffices(model, beta, rows, explain, seed)
+    ok, worst, n_rows = float32_suffices(model, beta, rows, explain, seed, contrasts=contrasts)
     if ok:
         return 'float32', ''
     return 'float64', (f'float64 by default: the float32 arithmetic of this {model.source} model is off by up to '
@@ -130,7 +139,8 @@ def _choose_dtype(model, beta, X, explain, seed):
 
 
 def export(model_or_estimator, path, explain=False, beta=None, dtype=None, opset=MIN_OPSET, *, X=None,
-           training_data=None, execution_provider='cpu', seed=0, keep_unverified=False, per_competitor=False):
+           training_data=None, execution_provider='cpu', seed=0, keep_unverified=False, per_competitor=False,
+           contrasts=False):
     """Build a clustering model's ONNX graph, check it under onnxruntime, and only then write it.
 
     Parameters
@@ -165,6 +175,14 @@ def export(model_or_estimator, path, explain=False, beta=None, dtype=None, opset
         Also add the ``parts`` output (batch, K, D) after ``relevance`` (implies ``explain``): the part of the
         explanation that comes from each competing cluster, checked against
         ``zennit_clusters.explain(..., per_competitor=True)``.
+    contrasts : bool
+        Also add the ``contrasts`` output (batch, K, D) after the others: ``[n, k]`` the relevance of the margin
+        h_ck between the row's assigned cluster c and competitor k by the midpoint rule, what
+        ``zennit_clusters.explain(model, X, contrast=k)`` gives for that row (zero at k = c; beta plays no part);
+        for families with a constant term (Gaussian mixtures) also ``contrast_constants`` (batch, K), so that
+        ``contrasts.sum(-1) + contrast_constants == h_ck``. The check compares both with the closed form for
+        every k. Centroid models, mixtures and member networks; a model with a noise rule (DBSCAN) or a family
+        without pairwise margins raises a ValueError.
     keep_unverified : bool
         Write a graph that fails the check anyway; its ``metadata_props['check']`` then starts with
         ``FAILED`` and says by how much, and ``result.check.passed`` is False.
@@ -205,23 +223,25 @@ def export(model_or_estimator, path, explain=False, beta=None, dtype=None, opset
     from zennit_clusters.validation import check_beta, check_n_features
 
     from .files import write_atomically
-    from .graph import build_graph, set_metadata, type_name
+    from .graph import build_graph, contrast_explainer, set_metadata, type_name
     from .verify import check_graph, failure_message
 
     model = neuralize(model_or_estimator, X=training_data)
     beta = model.beta if check_beta(beta) is None else check_beta(beta)
+    if contrasts:
+        contrast_explainer(model)  # refuse a family without a contrastive reading now, not after the slow steps
     encoded = None if X is None else model.encode(X)  # the graph's input: the user's columns, encoded where a
     if X is not None:  # pipeline encodes; a wrong width (or wrong DataFrame columns) fails now, not after the export
         check_n_features(np.asarray(encoded), model.n_features_in_, name='probe data X')
     reason = 'float64, as asked' if dtype == 'float64' else 'float32, as asked' if dtype else ''
     if dtype is None:
-        dtype, reason = _choose_dtype(model, beta, encoded, explain, seed)
+        dtype, reason = _choose_dtype(model, beta, encoded, explain or per_competitor, seed, contrasts)
         reason = reason or 'float32 (the default; the model\'s float32 arithmetic keeps the check\'s bound)'
     # record the type the user exported, not the neuralized module it became
     explain = explain or per_competitor
     proto = build_graph(model, explain=explain, beta=beta, dtype=dtype, opset=opset,
                         source_type=type_name(model_or_estimator), precision_note=reason,
-                        per_competitor=per_competitor)
+                        per_competitor=per_competitor, contrasts=contrasts)
     check = check_graph(proto.SerializeToString(), model_or_estimator, X=X, execution_provider=execution_provider,
                         seed=seed, training_data=training_data)
     if not check.passed and not keep_unverified:
@@ -237,7 +257,7 @@ def export(model_or_estimator, path, explain=False, beta=None, dtype=None, opset
     if not check.passed:
         warnings.warn(f'{path} failed the export check and was kept (keep_unverified): {failure_message(check)}',
                       stacklevel=2)
-    outputs = tuple(OUTPUT_NAMES if explain else OUTPUT_NAMES[:2]) + (('parts',) if per_competitor else ())
+    outputs = tuple(value.name for value in proto.graph.output)
     return ExportResult(path=path, source=str(model.source), n_clusters=int(model.n_clusters),
                         n_features=int(model.n_features_in_), beta=float(beta), dtype=dtype, opset=opset,
                         outputs=outputs, check=check, dtype_reason=reason)

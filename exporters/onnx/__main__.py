@@ -24,6 +24,10 @@ The graph has one input, "X" (batch, D), and the outputs
   logits     (batch, K)      the evidence for each cluster (NEON); argmax is label
   relevance  (batch, D)      with --explain: how much each feature contributes to the evidence of the
                              row's cluster (sums over features to logits[row, label])
+  parts      (batch, K, D)   with --per-competitor: each competing cluster's part of relevance
+  contrasts  (batch, K, D)   with --contrasts: [row, k] the relevance of the margin h_ck between the
+                             row's cluster c and cluster k ("why c rather than k"), zero at k = c; for
+                             mixtures also contrast_constants (batch, K): contrasts.sum(-1) + it == h_ck
 Before the file is written, the graph is run in onnxruntime and compared with the model on generated
 probe data (or --probe-data): identical labels, logits and relevance within the float rounding of the
 model's own arithmetic and never more than 0.1 % (float32) or 1e-6 (float64) of a row's scale. A graph
@@ -85,6 +89,9 @@ def _parser():
     parser.add_argument('--explain', action='store_true', help='add the "relevance" output (the explanation)')
     parser.add_argument('--per-competitor', action='store_true', help='also add the "parts" output (batch, K, D): '
                         'the part of the explanation that comes from each competing cluster (implies --explain)')
+    parser.add_argument('--contrasts', action='store_true', help='also add the "contrasts" output (batch, K, D): '
+                        '[row, k] the relevance of the margin between the row\'s cluster and cluster k ("why c '
+                        'rather than k"), and for mixtures "contrast_constants" (batch, K)')
     parser.add_argument('--beta', type=_beta_arg, metavar='B', help='stiffness of the explanation\'s split between '
                         'competing clusters: 0 = evenly, larger = towards the nearest, "inf" = nearest only '
                         '(default: the model\'s own value)')
@@ -155,7 +162,8 @@ def _export(args):
     try:
         result = export(estimator, output, explain=args.explain, beta=args.beta, dtype=args.dtype, opset=args.opset,
                         X=probe, training_data=training, execution_provider=args.provider,
-                        keep_unverified=args.keep_unverified, per_competitor=args.per_competitor)
+                        keep_unverified=args.keep_unverified, per_competitor=args.per_competitor,
+                        contrasts=args.contrasts)
     except ValueError as error:
         from sklearn.exceptions import NotFittedError
         if isinstance(error, NotFittedError):

@@ -3,7 +3,7 @@
 This module imports nothing heavy (no numpy, torch or onnx), so that the command line can answer ``--help``
 and usage errors at once.
 """
-__all__ = ['INPUT_NAME', 'OUTPUT_NAMES', 'PARTS_NAME', 'MIN_OPSET', 'DTYPES', 'PRODUCER', 'ExportError', 'ExportCheckError',
+__all__ = ['INPUT_NAME', 'OUTPUT_NAMES', 'PARTS_NAME', 'CONTRASTS_NAME', 'CONTRAST_CONSTANTS_NAME', 'MIN_OPSET', 'DTYPES', 'PRODUCER', 'ExportError', 'ExportCheckError',
            'ProviderUnavailableError', 'PrecisionWarning', 'check_dtype', 'check_opset', 'describe_outputs']
 
 #: the graph's one input
@@ -12,6 +12,10 @@ INPUT_NAME = 'X'
 OUTPUT_NAMES = ('label', 'logits', 'relevance')
 #: the optional output of per-competitor parts (``per_competitor=True``), after ``relevance``
 PARTS_NAME = 'parts'
+#: the optional output of contrastive relevance against every competitor (``contrasts=True``), after those
+CONTRASTS_NAME = 'contrasts'
+#: its constant term, (batch, K), in graphs of families with one (Gaussian mixtures), after ``contrasts``
+CONTRAST_CONSTANTS_NAME = 'contrast_constants'
 #: ONNX opset 17 lacks the reduction forms (axes as an input) the graph uses
 MIN_OPSET = 18
 #: the float types a graph can be exported in
@@ -76,11 +80,12 @@ def check_opset(opset):
 
 
 def describe_outputs(n_clusters, n_features, dtype, beta, with_relevance, label_rule="the estimator's predict",
-                     noise=False, with_parts=False):
+                     noise=False, with_parts=False, with_contrasts=False, with_contrast_constants=False):
     """What each output of a graph means, as recorded in its ``doc_string`` and ``metadata_props``.
 
     ``label_rule`` is the model's own account of its labels (``NeuralizedModel.label_rule``); ``noise`` whether
     a label of -1 can mean noise (a model with a noise rule) besides NaN or infinity in the row.
+    ``with_contrasts`` and ``with_contrast_constants`` describe the ``contrasts`` output and its constants.
 
     Returns
     -------
@@ -106,4 +111,16 @@ def describe_outputs(n_clusters, n_features, dtype, beta, with_relevance, label_
             f'{dtype} (batch, {n_clusters}, {n_features}): the part of the relevance that comes from each competing '
             'cluster k ([row, k]; zero at k = label); sums over axis 1 to relevance '
             '(zennit_clusters.explain(..., per_competitor=True)).')
+    if with_contrasts:
+        total = ' plus contrast_constants[row, k]' if with_contrast_constants else ''
+        docs[CONTRASTS_NAME] = (
+            f'{dtype} (batch, {n_clusters}, {n_features}): contrastive relevance, "why the row\'s cluster c rather '
+            f'than k": [row, k] the relevance of the margin h_ck by the midpoint rule against each competitor k '
+            f'(zennit_clusters.explain(..., contrast=k)); zero at k = label; sums over features{total} to h_ck; '
+            'beta plays no part.')
+    if with_contrast_constants:
+        docs[CONTRAST_CONSTANTS_NAME] = (
+            f'{dtype} (batch, {n_clusters}): the input-independent term of each margin h_ck that no feature carries '
+            '(log ratios of mixing weights and covariance determinants; zennit_clusters.explain_with_constant(..., '
+            'contrast=k)); contrasts.sum(-1) + contrast_constants == h_ck; zero at k = label.')
     return docs

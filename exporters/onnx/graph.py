@@ -11,10 +11,11 @@ import warnings
 
 import numpy as np
 
-from .contract import (INPUT_NAME, MIN_OPSET, OUTPUT_NAMES, PARTS_NAME, PRODUCER, ExportError, check_dtype,
-                       check_opset, describe_outputs)
+from .contract import (CONTRAST_CONSTANTS_NAME, CONTRASTS_NAME, INPUT_NAME, MIN_OPSET, OUTPUT_NAMES, PARTS_NAME,
+                       PRODUCER, ExportError, check_dtype, check_opset, describe_outputs)
 
-__all__ = ['build_graph', 'graph_module', 'type_name', 'set_metadata', 'metadata_of']
+__all__ = ['build_graph', 'graph_module', 'contrast_explainer', 'output_names', 'type_name', 'set_metadata',
+           'metadata_of']
 
 
 def type_name(obj):
@@ -37,7 +38,7 @@ def _exact_scalar_tensor(s, dtype=1, layout='', device='', pin_memory=False):
     return op.Constant(value=onnx.numpy_helper.from_array(value))
 
 
-def graph_module(explainer, with_relevance, with_parts=False):
+def graph_module(explainer, with_relevance, with_parts=False, contrasts=None):
     """The module torch exports: the explainer's outputs, without relevance unless asked for.
 
     Parameters
@@ -49,6 +50,10 @@ def graph_module(explainer, with_relevance, with_parts=False):
     with_parts : bool
         The explainer returns per-competitor parts (``output='parts'``): the graph outputs their sum over the
         competitors as ``relevance`` and the parts themselves after it.
+    contrasts : torch.nn.Module, optional
+        An explainer built with ``output='contrasts'`` (:func:`contrast_explainer`): the graph adds its (N, K, D)
+        contrastive relevance after the other outputs, and its (N, K) constants where it ``has_constant``.
+        Without ``with_relevance``, label and logits come from it and ``explainer`` is not used.
 
     Returns
     -------
@@ -60,14 +65,76 @@ def graph_module(explainer, with_relevance, with_parts=False):
         def __init__(self):
             super().__init__()
             self.explainer = explainer
+            self.contrasts = contrasts
 
         def forward(self, X):
-            label, logits, relevance = self.explainer(X)
-            if with_parts:
-                return label, logits, relevance.sum(1), relevance
-            return (label, logits, relevance) if with_relevance else (label, logits)
+            outputs = ()
+            if with_relevance or contrasts is None:
+                label, logits, relevance = self.explainer(X)
+                outputs = (label, logits) + ((relevance.sum(1), relevance) if with_parts else
+                                             (relevance,) if with_relevance else ())
+            if contrasts is not None:
+                if contrasts.has_constant:
+                    label_c, logits_c, relevance_c, constants = contrasts.forward_with_constant(X)
+                    tail = (relevance_c, constants)
+                else:
+                    label_c, logits_c, relevance_c = contrasts(X)
+                    tail = (relevance_c,)
+                outputs = (outputs or (label_c, logits_c)) + tail
+            return outputs
 
     return ClusterGraph().eval()
+
+
+def contrast_explainer(model, epsilon=None):
+    """The closed-form explainer of ``contrasts``: ``output='contrasts'``, for the families that have pairwise
+    margins, else a ValueError that says why.
+
+    Parameters
+    ----------
+    model : NeuralizedModel
+
+    Returns
+    -------
+    torch.nn.Module
+        float64 on the CPU.
+
+    Raises
+    ------
+    ValueError
+        For a model with a noise rule (DBSCAN), a family without pairwise margins, or a margin graph in which
+        some clusters have no pair between them.
+    """
+    import torch
+
+    from zennit_clusters import make_explainer
+
+    if model.noise_radius is not None:
+        raise ValueError(f'contrasts=True: this {model.source} model has a noise rule (label -1 for points far from '
+                         'every core sample); a noise row has no assigned cluster c, so "why c rather than k" is not '
+                         'defined for it. Export without contrasts; zennit_clusters.explain(model, X, contrast=k) '
+                         'explains a chosen pair in Python.')
+    try:
+        explainer = make_explainer(model, output='contrasts', epsilon=epsilon)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f'contrasts=True needs pairwise margins between clusters (centroid models, Gaussian '
+                         f'mixtures, member networks), which this {model.source} model ({type(model).__name__}) '
+                         f'does not have: {error}') from None
+    try:  # refusals that the explainer only makes on data (a margin graph with unseparated clusters)
+        with torch.no_grad():
+            explainer(model.cluster_centers.detach().to(torch.float64).cpu()[:1])
+    except ValueError as error:
+        raise ValueError(f'contrasts=True: {error}') from None
+    return explainer
+
+
+def output_names(explain, per_competitor=False, contrasts=False, contrast_constants=False):
+    """The graph's output names, in order, for the outputs asked for."""
+    names = list(OUTPUT_NAMES if explain or per_competitor else OUTPUT_NAMES[:2])
+    names += [PARTS_NAME] if per_competitor else []
+    names += [CONTRASTS_NAME] if contrasts else []
+    names += [CONTRAST_CONSTANTS_NAME] if contrasts and contrast_constants else []
+    return tuple(names)
 
 
 def _rename_values(graph, renames):
@@ -114,7 +181,7 @@ def _export_program(module, example, names, opset, source):
 
 
 def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', opset=MIN_OPSET, source_type=None,
-                precision_note=None, per_competitor=False):
+                precision_note=None, per_competitor=False, contrasts=False):
     """The ONNX graph of a clustering model, in memory, unchecked (see :func:`exporters.onnx.export`).
 
     Parameters
@@ -137,6 +204,11 @@ def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', o
         Add the ``parts`` output (batch, K, D) after ``relevance`` (implies ``explain``): each competitor's part
         of the explanation, for the families whose explainer offers it (centroid models, mixtures, member
         networks without a noise rule).
+    contrasts : bool
+        Add the ``contrasts`` output (batch, K, D) after the others: ``[n, k]`` the relevance of the margin h_ck
+        between the row's cluster and competitor k (``explain(..., contrast=k)``), and, for families with a
+        constant term (Gaussian mixtures), ``contrast_constants`` (batch, K). Centroid models, mixtures and member
+        networks without a noise rule; others raise a ValueError.
 
     Returns
     -------
@@ -158,11 +230,13 @@ def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', o
     explain = explain or per_competitor
     explainer = make_explainer(model, beta=beta, output='parts' if per_competitor else 'relevance')
     explainer = explainer.to(torch_dtype).eval()
-    names = list(OUTPUT_NAMES if explain else OUTPUT_NAMES[:2]) + ([PARTS_NAME] if per_competitor else [])
+    contrasting = contrast_explainer(model).to(torch_dtype).eval() if contrasts else None
+    with_constants = bool(contrasts and contrasting.has_constant)
+    names = list(output_names(explain, per_competitor, contrasts, with_constants))
     n_clusters, n_features = int(model.n_clusters), int(model.n_features_in_)
     example = model.cluster_centers.detach().to(torch_dtype).cpu()
     example = example.repeat(max(1, -(-2 // example.shape[0])), 1)  # >= 2 rows: batch 1 would be specialised
-    proto = _export_program(graph_module(explainer, explain, per_competitor), example, names, opset,
+    proto = _export_program(graph_module(explainer, explain, per_competitor, contrasting), example, names, opset,
                             model.source).model_proto
 
     graph = proto.graph
@@ -174,7 +248,8 @@ def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', o
         _rename_values(graph, renames)
 
     docs = describe_outputs(n_clusters, n_features, dtype, beta, explain, label_rule=model.label_rule,
-                            noise=model.noise_radius is not None, with_parts=per_competitor)
+                            noise=model.noise_radius is not None, with_parts=per_competitor,
+                            with_contrasts=contrasts, with_contrast_constants=with_constants)
     graph.name = re.sub(r'\W+', '_', f'zennit_clusters_{model.source}').strip('_')
     graph.doc_string = f'NEON cluster evidence{" and explanation" if explain else ""} of a {model.source} model.'
     graph.input[0].doc_string = f'{dtype} (batch, {n_features}): the points to assign (and explain).'
@@ -196,6 +271,7 @@ def build_graph(model_or_estimator, explain=False, beta=None, dtype='float32', o
         'dtype': dtype,
         'explain': 'true' if explain else 'false',
         'per_competitor': 'true' if per_competitor else 'false',
+        'contrasts': 'true' if contrasts else 'false',
         'label_rule': model.label_rule,
         'noise_radius': '' if model.noise_radius is None else repr(float(model.noise_radius)),
         'input.X': graph.input[0].doc_string,

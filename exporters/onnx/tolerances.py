@@ -31,7 +31,8 @@ import dataclasses
 import numpy as np
 
 __all__ = ['ROUNDING_FACTOR', 'ULP_FACTOR', 'ROUNDING_SAMPLES', 'BOUND', 'BOUND_MARGIN', 'Measurement', 'measure',
-           'run_explainer', 'float32_suffices']
+           'run_explainer', 'float32_suffices', 'ContrastMeasurement', 'measure_contrasts', 'run_contrasts',
+           'CONTRAST_ELEMENTS']
 
 ROUNDING_FACTOR = 64.0
 ULP_FACTOR = 1024.0
@@ -159,14 +160,102 @@ def measure(model, beta, x64, dtype, seed=0):
                        relevance_scale, logit_tolerance, relevance_tolerance, resolvable)
 
 
-def float32_suffices(model, beta, X, explain, seed=0):
+#: elements of the (rows, K, D) contrasts per chunk when the explainer runs them in torch (32 MB in float64)
+CONTRAST_ELEMENTS = 1 << 22
+
+
+def run_contrasts(explainer, x, n_clusters):
+    """(contrasts (n, K, D), constants (n, K)) of an ``output='contrasts'`` explainer on a numpy array, in float64
+    numpy, :data:`CONTRAST_ELEMENTS` elements of contrasts per chunk."""
+    import torch
+
+    rows = max(1, CONTRAST_ELEMENTS // (int(explainer.n_features_in_) * int(n_clusters)))
+    contrasts, constants = [], []
+    with torch.no_grad():
+        for start in range(0, x.shape[0], rows):
+            outputs = explainer.forward_with_constant(torch.from_numpy(np.ascontiguousarray(x[start:start + rows])))
+            contrasts.append(outputs[2].double().numpy())
+            constants.append(outputs[3].double().numpy())
+    return np.concatenate(contrasts), np.concatenate(constants)
+
+
+@dataclasses.dataclass
+class ContrastMeasurement:
+    """The per-row tolerance of a graph's ``contrasts`` (and ``contrast_constants``) on some rows.
+
+    Attributes
+    ----------
+    rounding : ndarray (n,)
+        ``rho`` of the contrasts and their constants (torch's float32 against float64, as for the relevance).
+    scale : ndarray (n,)
+        ``m``: the row's largest reference contrast, constant or margin h_ck.
+    tolerance : ndarray (n,)
+    """
+    dtype: str
+    rounding: np.ndarray
+    scale: np.ndarray
+    tolerance: np.ndarray
+
+
+def measure_contrasts(model, x64, dtype, seed=0):
+    """The per-row tolerance of a graph's contrastive relevance, derived as :func:`measure` derives that of the
+    relevance (``rho`` from float32 at the row and one-ulp perturbations of it, the ulp term, the bound), with
+    ``m`` the row's largest value of the float64 contrasts, their constants and the margins h_ck they sum to.
+
+    Parameters
+    ----------
+    model : NeuralizedModel
+    x64 : ndarray (n, D), float64
+        The rows as the graph receives them (finite).
+    dtype : {'float32', 'float64'}
+    seed : int
+
+    Returns
+    -------
+    ContrastMeasurement
+    """
+    import torch
+
+    from .graph import contrast_explainer
+
+    n_clusters = int(model.n_clusters)
+    high = contrast_explainer(model)
+    low = contrast_explainer(model).to(torch.float32)
+    contrasts, constants = run_contrasts(high, x64, n_clusters)
+    x32 = x64.astype(np.float32)
+    rng = np.random.default_rng(seed + 2)
+    rounding = np.zeros(len(x64))
+    for sample in range(ROUNDING_SAMPLES):
+        if sample == 0:
+            points = x32
+        else:
+            direction = np.where(rng.random(x32.shape) < 0.5, -np.inf, np.inf).astype(np.float32)
+            points = np.nextafter(x32, direction)
+        got, got_constants = run_contrasts(low, points, n_clusters)
+        # float64 at the same float32 points (for a float64 graph, x64 itself is not a float32 point)
+        want, want_constants = run_contrasts(high, points.astype(np.float64), n_clusters)
+        with np.errstate(invalid='ignore'):
+            rounding = np.fmax(rounding, np.abs(got - want).max((1, 2)))
+            rounding = np.fmax(rounding, np.abs(got_constants - want_constants).max(1))
+    rounding = rounding * float(np.finfo(dtype).eps / np.finfo(np.float32).eps)
+    unit = float(np.finfo(dtype).eps) / 2
+    with np.errstate(invalid='ignore'):
+        margins = contrasts.sum(2) + constants
+        scale = np.maximum(np.maximum(np.abs(contrasts).max((1, 2)), np.abs(constants).max(1)),
+                           np.abs(margins).max(1))
+        tolerance = np.minimum(ROUNDING_FACTOR * rounding + ULP_FACTOR * unit * scale, BOUND[dtype] * scale)
+    return ContrastMeasurement(dtype, rounding, scale, tolerance)
+
+
+def float32_suffices(model, beta, X, explain, seed=0, contrasts=False):
     """Whether the family's float32 computation keeps the contract's bound on the probe rows ``X``.
 
     Returns
     -------
     ok : bool
         True if on every comparable row the measured float32 rounding of the logits (and, with ``explain``,
-        of the relevance) stays ``BOUND_MARGIN`` times inside ``BOUND['float32']`` of the row's scale.
+        of the relevance; with ``contrasts``, of the contrastive relevance) stays ``BOUND_MARGIN`` times inside
+        ``BOUND['float32']`` of the row's scale.
     worst : float
         The largest measured rounding over the rows, as a fraction of the row's scale.
     n_rows : int
@@ -178,6 +267,14 @@ def float32_suffices(model, beta, X, explain, seed=0):
         fraction = found.logit_rounding / found.logit_scale
         if explain:
             fraction = np.fmax(fraction, found.relevance_rounding / found.relevance_scale)
+    if contrasts and found.resolvable.any():
+        resolvable = np.flatnonzero(found.resolvable)
+        step = max(1, CONTRAST_ELEMENTS // (int(model.n_clusters) * int(model.n_features_in_)))
+        for start in range(0, len(resolvable), step):  # (rows, K, D) references a chunk at a time
+            rows = resolvable[start:start + step]
+            contrast = measure_contrasts(model, x64[rows], 'float32', seed)
+            with np.errstate(invalid='ignore', divide='ignore'):
+                fraction[rows] = np.fmax(fraction[rows], contrast.rounding / contrast.scale)
     fraction = np.where(found.resolvable, np.nan_to_num(fraction, nan=0.0, posinf=np.inf), 0.0)
     misses = fraction > BOUND['float32'] / BOUND_MARGIN
     return not misses.any(), float(fraction.max()) if len(fraction) else 0.0, int(misses.sum())

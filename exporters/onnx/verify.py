@@ -10,6 +10,9 @@ The contract (``docs/onnx.md``): on every probe row,
   ``predict`` or, where ``predict`` is known to be "the nearest centre" and disagrees with the network, the
   nearest centre in exact arithmetic (:mod:`exporters.onnx.exact`); for models without a ``predict`` (torch
   heads, centroid tensors, labelled partitions) the float64 closed-form explainer itself;
+- graphs with the ``contrasts`` output: on every compared row and for every competitor k, ``contrasts[:, k]``
+  (and ``contrast_constants[:, k]``) are within the row's contrast tolerance of
+  ``zennit_clusters.explain_with_constant(model, X, contrast=k)``, checked a chunk of rows at a time;
 - batch size 1 gives what the row gives inside the full batch.
 """
 import dataclasses
@@ -18,7 +21,7 @@ import os
 
 import numpy as np
 
-from .contract import INPUT_NAME, ExportCheckError
+from .contract import CONTRAST_CONSTANTS_NAME, CONTRASTS_NAME, INPUT_NAME, PARTS_NAME, ExportCheckError
 from .exact import exact_nearest, nearest_centre_predict
 from .probes import probe_data
 from .session import make_session
@@ -63,6 +66,9 @@ class CheckResult:
         The graph's dtype.
     bound : float
         ``BOUND[dtype]``: no row's tolerance exceeds this fraction of its scale.
+    max_contrast_error : float
+        Largest absolute difference of ``contrasts`` (and ``contrast_constants``) from the float64 closed form
+        (NaN for graphs without them).
     """
     n_rows: int
     n_compared: int
@@ -79,11 +85,14 @@ class CheckResult:
     n_exact: int = 0
     dtype: str = 'float32'
     bound: float = BOUND['float32']
+    max_contrast_error: float = math.nan
 
     def summary(self):
         """One line for the metadata: passed or failed, and by how much."""
         state = 'passed' if self.passed else 'FAILED'
         relevance = '' if math.isnan(self.max_relevance_error) else f', relevance {self.max_relevance_error:.3g}'
+        if not math.isnan(self.max_contrast_error):
+            relevance += f', contrasts {self.max_contrast_error:.3g}'
         text = (f'{state}: {self.n_rows} probe rows ({self.n_compared} compared, {self.n_excluded} within rounding '
                 f'of a boundary, {self.n_nonfinite} non-finite) against {self.reference}; max errors logits '
                 f'{self.max_logit_error:.3g}{relevance}; worst row at {self.worst:.3g} times its tolerance '
@@ -96,13 +105,85 @@ class CheckResult:
 SESSION_ROWS = 1 << 14
 
 
+#: elements of one (rows, K, D) output (``parts``, ``contrasts``) per run of the graph: such graphs run fewer rows
+WIDE_ELEMENTS = 1 << 22
+
+
+def session_rows(names, n_clusters, n_features):
+    """Rows per run of a graph with these outputs: :data:`SESSION_ROWS`, fewer where an output (and the
+    intermediates behind it) is (rows, K, D)."""
+    if PARTS_NAME in names or CONTRASTS_NAME in names:
+        return max(1, min(SESSION_ROWS, WIDE_ELEMENTS // max(1, n_clusters * n_features)))
+    return SESSION_ROWS
+
+
 def run_in_chunks(session, names, x, rows=None):
-    """The graph's outputs on ``x``, run ``rows`` (default :data:`SESSION_ROWS`) rows at a time, concatenated."""
+    """The outputs ``names`` of the graph on ``x``, run ``rows`` (default :data:`SESSION_ROWS`) rows at a time,
+    concatenated."""
     rows = SESSION_ROWS if rows is None else rows
+    names = list(names)
     if len(x) <= rows:
-        return dict(zip(names, session.run(None, {INPUT_NAME: x})))
-    parts = [session.run(None, {INPUT_NAME: x[start:start + rows]}) for start in range(0, len(x), rows)]
+        return dict(zip(names, session.run(names, {INPUT_NAME: x})))
+    parts = [session.run(names, {INPUT_NAME: x[start:start + rows]}) for start in range(0, len(x), rows)]
     return {name: np.concatenate([part[i] for part in parts]) for i, name in enumerate(names)}
+
+
+def _check_contrasts(session, model, x_graph, compared, n_rows, seed, failures):
+    """Compare the graph's ``contrasts`` (and ``contrast_constants``) with the float64 closed form of
+    ``explain_with_constant(model, X, contrast=k)`` for every k on the compared rows, ``n_rows`` rows at a time, so that no (N, K, D) array of all
+    the rows is held. Returns (the largest absolute error, the worst row's error over its tolerance)."""
+    import torch
+
+    from zennit_clusters import make_explainer
+
+    from .tolerances import measure_contrasts
+
+    # the closed form's contrast=k path, on the graph's input columns (explain() itself would encode and regroup the
+    # columns of a pipeline): what explain_with_constant(model, X, contrast=k) runs chunk by chunk
+    explainer = make_explainer(model)
+
+    outputs = [output.name for output in session.get_outputs()]
+    names = [name for name in (CONTRASTS_NAME, CONTRAST_CONSTANTS_NAME) if name in outputs]
+    dtype = x_graph.dtype.name
+    n_clusters = int(model.n_clusters)
+    rows = np.flatnonzero(compared)
+    max_error, worst, n_wrong, first = 0.0, 0.0, 0, None
+    for start in range(0, len(rows), n_rows):
+        chunk = rows[start:start + n_rows]
+        x = x_graph[chunk]
+        got = dict(zip(names, session.run(names, {INPUT_NAME: x})))
+        for name, shape in ((CONTRASTS_NAME, (len(chunk), n_clusters, x.shape[1])),
+                            (CONTRAST_CONSTANTS_NAME, (len(chunk), n_clusters))):
+            if name in got and (got[name].shape != shape or got[name].dtype != x.dtype):
+                raise ExportCheckError(f'output {name} has shape {got[name].shape} and dtype {got[name].dtype}; '
+                                       f'expected {shape} and {x.dtype}.')
+        x64 = x.astype(np.float64)
+        error = np.zeros(len(chunk))
+        for k in range(n_clusters):
+            with torch.no_grad():
+                competitor = torch.full((len(chunk),), k, dtype=torch.long)
+                _, _, relevance, constant = explainer.forward_with_constant(torch.from_numpy(x64), contrast=competitor)
+            relevance, constant = relevance.numpy(), constant.numpy()
+            error = np.fmax(error, np.abs(got[CONTRASTS_NAME][:, k] - relevance).max(1))
+            if CONTRAST_CONSTANTS_NAME in got:
+                error = np.fmax(error, np.abs(got[CONTRAST_CONSTANTS_NAME][:, k] - constant))
+            elif np.any(constant != 0):  # a graph that leaves out a constant the family has cannot sum to h_ck
+                error = np.fmax(error, np.abs(constant))
+        tolerance = measure_contrasts(model, x64, dtype, seed).tolerance
+        with np.errstate(invalid='ignore', divide='ignore'):
+            ratio = np.nan_to_num(error / tolerance, nan=np.inf)
+        max_error = max(max_error, float(np.nan_to_num(error, nan=np.inf).max()))
+        worst = max(worst, float(ratio.max()))
+        if (ratio > 1).any():
+            n_wrong += int((ratio > 1).sum())
+            if first is None:
+                index = int(np.argmax(ratio > 1))
+                first = (int(chunk[index]), float(error[index]), float(tolerance[index]))
+    if n_wrong:
+        row, error, tolerance = first
+        failures.append(f'contrasts differ from explain(..., contrast=k) beyond {dtype} rounding on {n_wrong} rows '
+                        f'(first row {row}: max error {error:.3g}, tolerance {tolerance:.3g})')
+    return max_error, worst
 
 
 def _first(mask):
@@ -212,7 +293,10 @@ def check_graph(graph, model_or_estimator, X=None, execution_provider='cpu', see
         raise ExportCheckError(f'the {len(X)} probe rows all hold NaN or infinity; nothing to check the graph on.')
 
     found = measure(model, beta, x64, dtype.name, seed)
-    got = run_in_chunks(session, names, x_graph)
+    n_rows = session_rows(names, n_clusters, n_features)
+    # the contrasts are compared a chunk at a time below (_check_contrasts), never held for all the rows
+    main = [name for name in names if name not in (CONTRASTS_NAME, CONTRAST_CONSTANTS_NAME)]
+    got = run_in_chunks(session, main, x_graph, rows=n_rows)
     expected_shapes = {'label': (len(X),), 'logits': (len(X), n_clusters), 'relevance': (len(X), n_features),
                        'parts': (len(X), n_clusters, n_features)}
     for name, array in got.items():
@@ -252,8 +336,13 @@ def check_graph(graph, model_or_estimator, X=None, execution_provider='cpu', see
     worst = float(logit_ratio.max())
 
     max_relevance_error, n_imprecise = math.nan, 0
+    compared = resolvable & (got['label'] == found.label)
+    max_contrast_error = math.nan
+    if CONTRASTS_NAME in names and compared.any():
+        max_contrast_error, contrast_worst = _check_contrasts(session, model, x_graph, compared, n_rows, seed,
+                                                              failures)
+        worst = max(worst, contrast_worst)
     if with_relevance:
-        compared = resolvable & (got['label'] == found.label)
         with np.errstate(invalid='ignore', divide='ignore'):
             relevance_error = np.abs(got['relevance'] - found.relevance)
             ratio = np.where(compared, np.nan_to_num(relevance_error.max(1) / found.relevance_tolerance, nan=np.inf),
@@ -300,7 +389,7 @@ def check_graph(graph, model_or_estimator, X=None, execution_provider='cpu', see
         n_nonfinite=int((~finite).sum()), reference=reference_name, max_logit_error=max_logit_error,
         max_relevance_error=max_relevance_error, n_imprecise=n_imprecise, batch_sizes=batch_sizes,
         passed=not failures, failures=tuple(failures), worst=worst, n_exact=n_exact, dtype=dtype.name,
-        bound=BOUND[dtype.name])
+        bound=BOUND[dtype.name], max_contrast_error=max_contrast_error)
 
 
 def failure_message(check):

@@ -66,7 +66,7 @@ class CentroidExplainer(Explainer):
             self.row_elements = 6 * self.own.shape[1] * self.centres.shape[1]
 
     writes_out = True
-    outputs = ('relevance', 'parts', 'direction')
+    outputs = ('relevance', 'parts', 'direction', 'contrasts')
     row_options = ('contrast', 'reference')
     #: how output='direction' is computed without a reference: 'grouped' (rows grouped by their explained cluster,
     #: (N_c, L) x (L, D) products, :meth:`_direction_grouped`) or 'pairs' (every pair's (N, L, D) contributions,
@@ -258,6 +258,8 @@ class CentroidExplainer(Explainer):
             reference = reference - origin
         contributions, offset = root_contributions(x, weight, midpoint, reference)
         contributions = contributions * valid.unsqueeze(2).to(x.dtype)
+        if self.output == 'contrasts':
+            return label, logits, self._contrasts(explained, contributions, contrast)
         if contrast is not None:
             # the margin h_ck itself is the relevance of its pair (a = 1); rows with k == c have none (h_cc = 0)
             factors = self._pair_columns(explained, contrast, x.dtype)
@@ -283,3 +285,14 @@ class CentroidExplainer(Explainer):
             per_cluster = parts.gather(1, column.clamp(min=0).unsqueeze(2).expand(-1, -1, parts.shape[2]))
             return label, logits, per_cluster * share.unsqueeze(2)
         return label, logits, parts.sum(1)
+
+    def _contrasts(self, explained, contributions, contrast):
+        """(N, K, D): ``[n, k]`` the relevance of the margin h_ck against every competitor k at once, what
+        ``contrast=k`` gives row by row: the contributions of the pair that separates c from k (a = 1), zero at
+        k = c. One gather of the (N, L, D) contributions, no pass per competitor."""
+        if contrast is not None:
+            raise ValueError('output="contrasts" explains the margin against every competitor at once; '
+                             'contrast= asks for one of them: ask for one of the two.')
+        column = self.column[explained]
+        index = column.clamp(min=0).unsqueeze(2).expand(-1, -1, contributions.shape[2])
+        return contributions.gather(1, index) * (column >= 0).unsqueeze(2).to(contributions.dtype)

@@ -48,7 +48,7 @@ class MemberExplainer(Explainer):
     features that carry the point farthest from its nearest core sample v*), with ``sum_i R_i = e``. The
     min of ``f_c`` and ``e`` shares relevance by the soft-min with ``beta``, as the min over competitors does.
     """
-    outputs = ('relevance', 'parts', 'direction')
+    outputs = ('relevance', 'parts', 'direction', 'contrasts')
     row_options = ('contrast',)
 
     def __init__(self, model, cluster, beta, epsilon=None, output='relevance'):
@@ -72,6 +72,8 @@ class MemberExplainer(Explainer):
             raise ValueError('per-competitor parts of a model with a noise rule (DBSCAN) would leave out the noise '
                              'branch min(f_c, e), which no competitor carries; use contrast= for one margin.')
         self.output = output
+        if output == 'contrasts':  # K copies of each row (_contrasts)
+            self.row_elements *= self.groups.shape[0]
         if self.radius is not None:
             self.register_buffer('core', model.radius.core.clone())
             self.row_elements += self.core.shape[0]
@@ -81,7 +83,8 @@ class MemberExplainer(Explainer):
     def forward(self, x, contrast=None):
         """``(label, logits, relevance)``; with ``contrast`` (N,) the relevance of the margin ``h_ck = S_c - S_k``
         against that competitor alone (zero where k is c, and no noise branch); with ``output='parts'`` the
-        (N, K, D) part of each competitor (their sum is the explanation)."""
+        (N, K, D) part of each competitor (their sum is the explanation); with ``output='contrasts'`` the (N, K, D)
+        relevance of every margin ``h_ck``, ``[n, k]`` what ``contrast=k`` gives (one pass per competitor)."""
         x = x if self.origin is None else x - self.origin
         n_rows, n_clusters = x.shape[0], self.groups.shape[0]
         scores = centroid_scores(x, self.members)
@@ -96,6 +99,13 @@ class MemberExplainer(Explainer):
         index = explained.reshape(n_rows, 1, 1).expand(n_rows, 1, n_clusters)
         own_margins = margins.gather(1, index).squeeze(1)
         evidence = logits.gather(1, explained.unsqueeze(1))
+        if self.output == 'contrasts':
+            if contrast is not None:
+                raise ValueError('output="contrasts" explains the margin against every competitor at once; '
+                                 'contrast= asks for one of them: ask for one of the two.')
+            if self.radius is not None:
+                label = noise_labels(logits, label)
+            return label, logits, self._contrasts(x, scores, explained, own_margins)
         if contrast is not None:
             # the margin itself is the competitor's relevance; h_cc = 0 carries none
             column = contrast.unsqueeze(1)
@@ -130,6 +140,22 @@ class MemberExplainer(Explainer):
         if self.radius is not None:
             relevance = relevance + radius_part
         return label, logits, relevance
+
+    def _contrasts(self, x, scores, explained, own_margins):
+        """(N, K, D) relevance of every margin h_ck, in one pass over K copies of each row: copy k has the margin
+        against k as its one competitor's relevance (as ``contrast=k``), zero for k = c. One pass keeps an exported
+        graph one copy of the rule, whatever K."""
+        n_rows, n_features = x.shape
+        n_clusters, n_members = own_margins.shape[1], scores.shape[1]
+        clusters = torch.arange(n_clusters, device=x.device)
+        alone = (clusters.unsqueeze(1) == clusters.unsqueeze(0)).unsqueeze(0) & (
+            clusters.reshape(1, n_clusters, 1) != explained.reshape(n_rows, 1, 1))
+        competitor = torch.where(alone, own_margins.unsqueeze(1), torch.zeros_like(own_margins).unsqueeze(1))
+        relevance = self._pair_relevance(
+            x.unsqueeze(1).expand(n_rows, n_clusters, n_features).reshape(-1, n_features),
+            scores.unsqueeze(1).expand(n_rows, n_clusters, n_members).reshape(-1, n_members),
+            explained.unsqueeze(1).expand(n_rows, n_clusters).reshape(-1), competitor.reshape(-1, n_clusters))
+        return relevance.reshape(n_rows, n_clusters, n_features)
 
     def _pair_factors(self, x, scores, explained, competitor):
         """``(own, own_share, rival_share, h, (absolute, relative, magnitude))`` of the member pairs: the factor of

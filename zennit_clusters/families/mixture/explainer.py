@@ -66,11 +66,11 @@ class MixtureExplainer(Explainer):
         n_clusters, n_features = ratio.means.shape
         self.row_elements = {'full': 2 * n_clusters * n_features, 'tied': n_clusters * (n_clusters - 1)}.get(
             ratio.covariance_type, n_clusters)
-        if output in ('parts', 'direction'):  # the (K, D) parts or per-pair terms, and one pass's intermediates
+        if output in ('parts', 'direction', 'contrasts'):  # (K, D) parts or per-pair terms, one pass's intermediates
             self.row_elements = max(self.row_elements, 4 * n_clusters * n_features)
 
     has_constant = True
-    outputs = ('relevance', 'parts', 'direction')
+    outputs = ('relevance', 'parts', 'direction', 'contrasts')
     row_options = ('contrast',)
 
     def forward_with_constant(self, x, contrast=None):
@@ -78,7 +78,9 @@ class MixtureExplainer(Explainer):
 
         With ``contrast`` (N,), the relevance of the log-ratio ``h_ck`` against that competitor alone
         (``relevance.sum(1) + constant == h_ck``; zero where k is c). With ``output='parts'`` the relevance is
-        (N, K, D) and the constant (N, K): each competitor's part, summing over axis 1 to the explanation."""
+        (N, K, D) and the constant (N, K): each competitor's part, summing over axis 1 to the explanation. With
+        ``output='contrasts'`` they are (N, K, D) and (N, K) too: ``[n, k]`` what ``contrast=k`` gives, the
+        relevance of the log-ratio h_ck and its constant (zero at k = c)."""
         x = x if self.origin is None else x - self.origin
         n_rows, n_clusters = x.shape[0], self.means.shape[0]
         h, products = self.split.log_ratios(self, x)
@@ -89,6 +91,13 @@ class MixtureExplainer(Explainer):
         pairs = explained.unsqueeze(1) * (n_clusters - 1) + torch.arange(n_clusters - 1, device=x.device)
         margins = h.flatten(1).gather(1, pairs)
         evidence = logits.gather(1, explained.unsqueeze(1))
+        if self.output == 'contrasts':
+            if contrast is not None:
+                raise ValueError('output="contrasts" explains the log-ratio against every competitor at once; '
+                                 'contrast= asks for one of them: ask for one of the two.')
+            # every pair's relevance is its log-ratio; _parts takes one column at a time, as contrast= does
+            epsilon = sign_epsilon(x.dtype) if self.epsilon is None else self.epsilon
+            return (label, logits) + self._parts(x, explained, pairs, products, margins, margins, epsilon)
         if contrast is not None:
             # the log-ratio h_ck itself is the pair's relevance; competitor k sits in column k, or k - 1 past c
             column = (contrast - (contrast > explained).long()).clamp(0, n_clusters - 2).unsqueeze(1)

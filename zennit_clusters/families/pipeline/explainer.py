@@ -24,7 +24,7 @@ class PipelineExplainer(Explainer):
         self.output = output
 
     #: as the head's (make_explainer checks the head's own list when it is built)
-    outputs = ('relevance', 'parts', 'direction')
+    outputs = ('relevance', 'parts', 'direction', 'contrasts')
 
     def row_elements_for(self, options):
         return self.head.row_elements_for(options)
