@@ -8,7 +8,7 @@ inner k-means routine), by name, in place of the file's inert reference.
 """
 import numpy as np
 
-from .constructors import FunctionRef
+from .constructors import FunctionRef, Marker
 from .errors import Refusal
 
 _KMEANS_ROUTINES = {'lloyd': 'sklearn.cluster._kmeans._kmeans_single_lloyd',
@@ -23,6 +23,8 @@ def _fail(estimator, attribute, found, expected):
 
 
 def _describe(value):
+    if isinstance(value, Marker):  # a name the file gave as a value: a function or class, never data
+        return f'a reference to {value.name}'
     if isinstance(value, np.ndarray):
         return f'an array of shape {value.shape} and dtype {value.dtype}'
     return f'a {type(value).__name__}'

@@ -63,7 +63,7 @@ def _value(estimator, attribute, allowed, expected):
     """``estimator.attribute`` must be one of ``allowed`` (compared by equality, types by identity)."""
     value = getattr(estimator, attribute, None)
     if not any(value is option or (type(value) is type(option) and value == option) for option in allowed):
-        _fail(estimator, attribute, repr(value)[:60], expected)
+        _fail(estimator, attribute, repr(value)[:60] if _plain(value) else _describe(value), expected)
     return value
 
 
@@ -337,7 +337,7 @@ def check_column_selector(selector):
 
 def _selection(estimator, name, columns, width, names):
     """A part's columns as a ColumnTransformer keeps them: inside ``range(width)`` or among the fitted names."""
-    where = f'transformers_ part {name!r:.40}'
+    where = f'part {name!r:.40}'
     if type(columns).__name__ == 'make_column_selector':
         check_column_selector(columns)
         return
