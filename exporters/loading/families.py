@@ -201,17 +201,17 @@ def _pipeline(estimator):
 def sub_estimators(estimator):
     """The estimators an estimator holds: a pipeline's steps, a ColumnTransformer's parts (fitted and as given),
     a vectorizer's TfidfTransformer, an imputer's MissingIndicator, column selectors; at most three levels of
-    lists, tuples and dicts deep."""
+    lists, tuples and dicts deep, each container visited once (shared references are not walked as a tree)."""
     from sklearn.base import BaseEstimator
-    found, stack = [], [(value, 0) for value in vars(estimator).values()]
+    found, seen, stack = [], set(), [(value, 0) for value in vars(estimator).values()]
     while stack:
         value, depth = stack.pop()
         if isinstance(value, BaseEstimator) or type(value).__name__ == 'make_column_selector':
             found.append(value)
-        elif isinstance(value, (list, tuple)) and depth < 3:
-            stack.extend((item, depth + 1) for item in value)
-        elif isinstance(value, dict) and depth < 3:
-            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, (list, tuple, dict)) and depth < 3 and id(value) not in seen:
+            seen.add(id(value))
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items if not isinstance(item, (str, int, float)))
     return found
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .constructors import NUMBER_TYPES, _OBJECT_ITEMS
 from .errors import Refusal
-from .families import _describe, _fail, array, choice, integer
+from .families import _describe, _fail, array, integer
 
 #: characters of a regular expression a file may choose (scikit-learn's token pattern has 15)
 MAX_PATTERN = 1000
@@ -94,6 +94,11 @@ def _scalar_type(estimator, attribute, concrete=True):
 
 def _plain(value):
     return type(value) in _OBJECT_ITEMS or isinstance(value, (np.floating, np.integer, np.bool_))
+
+
+def _index(value, size):
+    """Whether ``value`` is an integer index into ``range(size)`` (Python or numpy, never a bool)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and 0 <= value < size
 
 
 def _names_in(estimator, width):
@@ -252,8 +257,7 @@ def check_ordinal(estimator):
     categories = _categories(estimator)
     missing = getattr(estimator, '_missing_indices', None)
     if not isinstance(missing, dict) or not all(
-            type(key) is int and 0 <= key < len(categories) and type(value) is int
-            and 0 <= value < len(categories[key]) for key, value in missing.items()):
+            _index(key, len(categories)) and _index(value, len(categories[key])) for key, value in missing.items()):
         _fail(estimator, '_missing_indices', _describe(missing), 'a dict of column index -> category index')
 
 
@@ -428,9 +432,10 @@ def check_column_transformer(estimator):
         if name not in inputs:
             _fail(estimator, '_transformer_to_input_indices', f'no columns for part {name!r:.40}', 'every part\'s')
         block = blocks[name]
-        if not isinstance(block, slice) or block.step is not None or block.start != stop or type(block.stop) is not int \
-                or block.stop < block.start:
-            _fail(estimator, 'output_indices_', f'{block!r:.40} for part {name!r:.40}', f'contiguous slices from {stop}')
+        if not isinstance(block, slice) or block.step is not None or block.start != stop \
+                or type(block.stop) is not int or block.stop < block.start:
+            _fail(estimator, 'output_indices_', f'{block!r:.40} for part {name!r:.40}',
+                  f'contiguous slices from {stop}')
         made = len(inputs[name]) if step == 'passthrough' else 0 if step == 'drop' else output_width(step)
         if made is not None and block.stop - block.start != made and block.stop != block.start:
             _fail(estimator, 'output_indices_', f'{block!r:.40} for part {name!r:.40}', f'the {made} columns it makes')

@@ -208,8 +208,9 @@ def _table_pipeline():
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
     frame = load_wine(as_frame=True).data.iloc[:, :4]
     frame['colour'] = pd.Series(np.random.default_rng(0).choice(['red', 'white', 'rose'], len(frame)))
-    return make_pipeline(ColumnTransformer([('num', StandardScaler(), [0, 1, 2]), ('cat', OneHotEncoder(), ['colour'])],
-                                           remainder='passthrough'), PCA(3), KMeans(2, n_init=1, random_state=0)).fit(frame)
+    columns = ColumnTransformer([('num', StandardScaler(), [0, 1, 2]), ('cat', OneHotEncoder(), ['colour'])],
+                                remainder='passthrough')
+    return make_pipeline(columns, PCA(3), KMeans(2, n_init=1, random_state=0)).fit(frame)
 
 
 def pipeline_files():
