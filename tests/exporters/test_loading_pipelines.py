@@ -122,3 +122,23 @@ def test_a_class_outside_the_stage_table_is_refused(frame, tmp_path):
     pipeline = make_pipeline(PolynomialFeatures(), KMeans(2, n_init=1, random_state=0)).fit(frame.iloc[:, :3])
     with pytest.raises(UnsafePickleError, match='PolynomialFeatures, which is not a supported estimator'):
         load_model(save(pipeline, tmp_path, 'pickle4'))
+
+
+def test_skops_pipelines_get_the_same_refusals(tmp_path):
+    """skops trusts only the admitted types (a tokenizer function is refused by name before skops builds anything),
+    and what it builds goes through the same checks (a vocabulary that is no bijection)."""
+    import os
+
+    import skops.io
+
+    import hostile
+    with_tokenizer = hostile._text_pipeline()
+    with_tokenizer[0].tokenizer = os.system
+    skops.io.dump(with_tokenizer, tmp_path / 'tokenizer.skops')
+    with pytest.raises(UnsafePickleError, match=r'an object of type (posix|nt)\.system'):
+        load_model(tmp_path / 'tokenizer.skops')
+    duplicate = hostile._text_pipeline()
+    duplicate[0].vocabulary_['cat'] = duplicate[0].vocabulary_['dog']
+    skops.io.dump(duplicate, tmp_path / 'vocabulary.skops')
+    with pytest.raises(UnsafePickleError, match='a bijection of'):
+        load_model(tmp_path / 'vocabulary.skops')
