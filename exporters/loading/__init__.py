@@ -47,7 +47,7 @@ def _check_is_model(obj, source):
 def _check_loaded(obj, source, budget, admitted):
     """The post-load checks of pickle and skops files: plain data of bounded size, estimators as their
     family reads them, a registered estimator at the top."""
-    from .families import check_estimator
+    from .families import check_estimator, sub_estimators
     from .graph import check_graph, replace_dtype_specs
     _check_is_model(obj, source)
     full = f'{type(obj).__module__}.{type(obj).__qualname__}'
@@ -56,15 +56,13 @@ def _check_loaded(obj, source, budget, admitted):
                              f'{supported_list()}).')
     replace_dtype_specs(obj)
     stack, seen = [obj], set()
-    while stack:  # every admitted estimator in the graph (a pipeline's steps), each once
+    while stack:  # every estimator in the graph (a pipeline's steps, a column transformer's parts), each once
         item = stack.pop()
         if id(item) in seen:
             continue
         seen.add(id(item))
         check_estimator(item)
-        for step in getattr(item, 'steps', None) or ():
-            if isinstance(step, tuple) and len(step) == 2 and hasattr(step[1], '__dict__'):
-                stack.append(step[1])
+        stack.extend(sub_estimators(item))
     check_graph(obj, budget, admitted)
     return obj
 

@@ -10,7 +10,12 @@ A name admitted by the allow-list is never called as it is. It resolves to one o
 - :class:`Marker`: a name that may only appear as an argument of a constructor (``numpy.ndarray``,
   ``builtins.object``, ...);
 - :class:`FunctionRef`: a function an estimator keeps as an attribute; never callable, replaced after the
-  load by the real function where (and only where) the estimator's family needs it.
+  load by the real function where (and only where) the estimator's family needs it;
+- :class:`TypeValue`: a numpy scalar type or a Python number type kept as a value (an encoder's or a
+  vectorizer's ``dtype=np.float64``); never instantiated or called, replaced by the type after the load.
+
+Names whose stand-in is one of the loader's own (not the class the name would import) and that a family may
+declare are in :func:`declared_standins`.
 """
 import math
 
@@ -43,6 +48,13 @@ class ClassRef(Marker):
     def __init__(self, name, cls):
         super().__init__(name)
         self.cls = cls
+
+
+class TypeValue(Marker):
+    """A plain number type named by a file as a value (``dtype=np.float64``); becomes that type after the load."""
+    def __init__(self, name, type_):
+        super().__init__(name)
+        self.type = type_
 
 
 class Constructor(Marker):
@@ -233,6 +245,31 @@ def random_state(unpickler, generator='MT19937', ctor=None):
         raise _bad('it builds a RandomState on something other than a fresh MT19937', 'which numpy never writes',
                    'RandomState arguments')
     return unpickler.fresh(np.random.RandomState(generator), 'randomstate')
+
+
+def make_slice(unpickler, start=None, stop=None, step=None):
+    """``builtins.slice(start, stop, step)`` of ints or None (a ColumnTransformer's ``output_indices_``)."""
+    if not all(value is None or type(value) is int for value in (start, stop, step)):
+        raise _bad(f'it builds a slice of {(start, stop, step)!r:.80}', 'only slices of integers are rebuilt',
+                   'slice arguments')
+    return slice(start, stop, step)
+
+
+#: number types an estimator keeps as values: ``dtype=`` of encoders and vectorizers, the ``dtype_include`` of a
+#: column selector (numpy 2 spells ``np.bool_`` as ``numpy.bool``)
+NUMBER_TYPES = {f'numpy.{name}': getattr(np, name) for name in (
+    'float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64',
+    'number', 'integer', 'floating', 'signedinteger', 'unsignedinteger')}
+NUMBER_TYPES.update({'builtins.float': float, 'builtins.int': int, 'builtins.bool': bool})
+NUMBER_TYPES.update({'numpy.bool': np.bool_, 'numpy.bool_': np.bool_})
+
+
+def declared_standins():
+    """Names a family may declare (``Family.pickle_names``) that stand for a loader constructor or an inert type
+    value rather than for the class they would import: ``builtins.slice`` and :data:`NUMBER_TYPES`."""
+    table = {name: TypeValue(name, type_) for name, type_ in NUMBER_TYPES.items()}
+    table['builtins.slice'] = Constructor('builtins.slice', make_slice)
+    return table
 
 
 def numpy_names():

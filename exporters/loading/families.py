@@ -8,7 +8,7 @@ inner k-means routine), by name, in place of the file's inert reference.
 """
 import numpy as np
 
-from .constructors import FunctionRef
+from .constructors import FunctionRef, Marker
 from .errors import Refusal
 
 _KMEANS_ROUTINES = {'lloyd': 'sklearn.cluster._kmeans._kmeans_single_lloyd',
@@ -23,6 +23,8 @@ def _fail(estimator, attribute, found, expected):
 
 
 def _describe(value):
+    if isinstance(value, Marker):  # a name the file gave as a value: a function or class, never data
+        return f'a reference to {value.name}'
     if isinstance(value, np.ndarray):
         return f'an array of shape {value.shape} and dtype {value.dtype}'
     return f'a {type(value).__name__}'
@@ -175,13 +177,42 @@ def _scaler(estimator):
             array(estimator, attribute, (width,))
 
 
-def _pipeline(estimator, check):
+def _pipeline(estimator):
+    """A list of (name, step) pairs whose steps fit each other: each fitted on as many columns as the one before
+    makes (an imputer that drops a column, a projection, a vectorizer's vocabulary)."""
+    from .transformers import output_width
     steps = getattr(estimator, 'steps', None)
     if not isinstance(steps, list) or not steps or not all(
             isinstance(step, tuple) and len(step) == 2 and isinstance(step[0], str) for step in steps):
         _fail(estimator, 'steps', _describe(steps), 'a list of (name, estimator) pairs')
-    for _, step in steps:
-        check(step)
+    width, before = None, None
+    for name, step in steps:
+        if step is None or (isinstance(step, str) and step == 'passthrough'):
+            continue
+        if not hasattr(step, '__dict__') or isinstance(step, (str, type)):
+            _fail(estimator, 'steps', f'a step {name!r:.40} of type {type(step).__name__}', 'estimators')
+        fitted_on = getattr(step, 'n_features_in_', None)
+        if width is not None and isinstance(fitted_on, int) and fitted_on != width:
+            _fail(estimator, 'steps', f'a step {name!r:.40} fitted on {fitted_on} columns after {before!r:.40}, '
+                  f'which makes {width}', 'steps that fit each other')
+        width, before = output_width(step), name
+
+
+def sub_estimators(estimator):
+    """The estimators an estimator holds: a pipeline's steps, a ColumnTransformer's parts (fitted and as given),
+    a vectorizer's TfidfTransformer, an imputer's MissingIndicator, column selectors; at most three levels of
+    lists, tuples and dicts deep, each container visited once (shared references are not walked as a tree)."""
+    from sklearn.base import BaseEstimator
+    found, seen, stack = [], set(), [(value, 0) for value in vars(estimator).values()]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, BaseEstimator) or type(value).__name__ == 'make_column_selector':
+            found.append(value)
+        elif isinstance(value, (list, tuple, dict)) and depth < 3 and id(value) not in seen:
+            seen.add(id(value))
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items if not isinstance(item, (str, int, float)))
+    return found
 
 
 _FAMILIES = {
@@ -194,14 +225,25 @@ _FAMILIES = {
 
 
 def check_estimator(estimator):
-    """Check a loaded estimator (and a pipeline's steps) against what its family reads; raise a Refusal."""
-    name = type(estimator).__name__
+    """Check one loaded estimator against what its family reads (a pipeline's transformers against
+    ``transformers.CHECKS``); raise a Refusal. An admitted scikit-learn type without a check is refused, unless it
+    was admitted with :func:`~.registry.allow_types`."""
+    from .registry import _ESTIMATOR_INTERNALS, estimator_names
+    from .transformers import CHECKS, full_type
+    name, full = type(estimator).__name__, full_type(estimator)
     fitted = any(key.endswith('_') and not key.startswith('__') for key in vars(estimator))
-    if not fitted:
+    known = name in _FAMILIES and type(estimator).__module__.startswith(('sklearn.', 'zennit_clusters.'))
+    if full in CHECKS:
+        CHECKS[full](estimator)  # parameters whether fitted or not: a function is refused either way
+    elif name == 'Pipeline' and full == 'sklearn.pipeline.Pipeline':
+        _pipeline(estimator)
+    elif not known and full not in estimator_names() and not any(full in names
+                                                                  for names in _ESTIMATOR_INTERNALS.values()):
+        raise Refusal(f'it holds a {full}', 'which the loader admits but has no check of its fitted state for',
+                      full)
+    elif not fitted:
         pass  # only constructor parameters: neuralize reports it as never fitted
-    elif name == 'Pipeline':
-        _pipeline(estimator, check_estimator)
-    elif name in _FAMILIES and type(estimator).__module__.startswith(('sklearn.', 'zennit_clusters.')):
+    elif known:
         _FAMILIES[name](estimator)
     for attribute, value in vars(estimator).items():
         if isinstance(value, FunctionRef):

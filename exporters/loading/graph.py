@@ -10,17 +10,18 @@ import types
 
 import numpy as np
 
-from .constructors import DtypeSpec, Marker
+from .constructors import NUMBER_TYPES, DtypeSpec, Marker, TypeValue
 from .errors import Refusal
 
 _ATOMS = (type(None), bool, int, float, complex, str, bytes, bytearray, np.generic, np.dtype, slice,
           type(Ellipsis))
 _CONTAINERS = (list, tuple, dict, set, frozenset)
+_NUMBER_TYPES = frozenset(NUMBER_TYPES.values())
 
 
 def _children(obj, admitted):
     """The objects ``obj`` refers to, or raise a Refusal when ``obj`` is not data."""
-    if isinstance(obj, _ATOMS):
+    if isinstance(obj, _ATOMS) or (isinstance(obj, type) and obj in _NUMBER_TYPES):
         return ()
     if isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
@@ -118,8 +119,13 @@ def check_graph(root, budget, admitted):
     return len(sizes)
 
 
+def _resolve(value):
+    return value.resolve() if isinstance(value, DtypeSpec) else value.type if isinstance(value, TypeValue) else value
+
+
 def replace_dtype_specs(root):
-    """Turn dtype stand-ins left as attribute values into the dtypes they name (in dicts and lists)."""
+    """Turn dtype and number-type stand-ins left as values into the dtypes and types they name (in dicts, lists
+    and tuples: a tuple holding one is rebuilt)."""
     seen, stack = set(), [root]
     while stack:
         obj = stack.pop()
@@ -128,14 +134,18 @@ def replace_dtype_specs(root):
         seen.add(id(obj))
         if isinstance(obj, dict):
             for key, value in obj.items():
-                if isinstance(value, DtypeSpec):
-                    obj[key] = value.resolve()
+                if isinstance(value, (DtypeSpec, TypeValue)):
+                    obj[key] = _resolve(value)
+                elif type(value) is tuple and any(isinstance(item, (DtypeSpec, TypeValue)) for item in value):
+                    obj[key] = tuple(_resolve(item) for item in value)
                 else:
                     stack.append(value)
         elif type(obj) is list:
             for index, value in enumerate(obj):
-                if isinstance(value, DtypeSpec):
-                    obj[index] = value.resolve()
+                if isinstance(value, (DtypeSpec, TypeValue)):
+                    obj[index] = _resolve(value)
+                elif type(value) is tuple and any(isinstance(item, (DtypeSpec, TypeValue)) for item in value):
+                    obj[index] = tuple(_resolve(item) for item in value)
                 else:
                     stack.append(value)
         elif type(obj) is tuple:

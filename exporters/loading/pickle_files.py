@@ -4,7 +4,7 @@ import os
 import numpy as np
 
 from .budget import BudgetedReader
-from .constructors import ClassRef, FunctionRef, Marker, as_dtype, check_shape, numpy_names
+from .constructors import ClassRef, FunctionRef, Marker, as_dtype, check_shape, declared_standins, numpy_names
 from .errors import Refusal
 from .registry import BASE_NAMES, allowed_names, supported_list
 from .unpickler import RestrictedUnpickler
@@ -70,7 +70,11 @@ def pickle_names():
     table = numpy_names()
     names = allowed_names()
     moved = legacy_names(names)  # 0.1's import paths: resolved where the class lives now, without a warning
+    declared = declared_standins()  # slices and number types: the loader's own stand-ins, never the class
     for name in names - BASE_NAMES:
+        if name in declared:
+            table[name] = declared[name]
+            continue
         module_name, _, attribute = moved.get(name, name).rpartition('.')
         try:
             obj = importlib.import_module(module_name)

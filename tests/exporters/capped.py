@@ -49,7 +49,8 @@ def main():
     signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(InterruptedError()))
     import exporters.onnx  # noqa: F401 -- imported once, before the children fork
     import exporters.loading
-    exporters.loading.allowed_names()  # the registry and torch, before the children fork
+    from exporters.loading.pickle_files import pickle_names
+    pickle_names()  # the registry, torch and every admitted module (sklearn's text, compose ...), before the fork
     print(json.dumps([run(path, timeout) for path in files]))
 
 

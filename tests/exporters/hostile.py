@@ -182,6 +182,92 @@ def classic(marker):
             for name, payload in payloads.items() for protocol in (0, 2, 5)}
 
 
+def tokenize(text):
+    """A module-level function standing for any function of the attacker's (a lambda pickles by such a name)."""
+    return text.split()
+
+
+_DOCUMENTS = ['the cat sat on the mat', 'the dog ran in the park', 'a cat and a dog met', 'stocks fell on monday',
+              'markets rose as stocks rallied', 'the park was full of dogs'] * 2
+
+
+def _text_pipeline():
+    from sklearn.cluster import KMeans
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+    return make_pipeline(TfidfVectorizer(), KMeans(2, n_init=1, random_state=0)).fit(_DOCUMENTS)
+
+
+def _table_pipeline():
+    import pandas as pd
+    from sklearn.cluster import KMeans
+    from sklearn.compose import ColumnTransformer
+    from sklearn.datasets import load_wine
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    frame = load_wine(as_frame=True).data.iloc[:, :4]
+    frame['colour'] = pd.Series(np.random.default_rng(0).choice(['red', 'white', 'rose'], len(frame)))
+    columns = ColumnTransformer([('num', StandardScaler(), [0, 1, 2]), ('cat', OneHotEncoder(), ['colour'])],
+                                remainder='passthrough')
+    return make_pipeline(columns, PCA(3), KMeans(2, n_init=1, random_state=0)).fit(frame)
+
+
+def pipeline_files():
+    """Pipelines whose transformers hold behaviour, inconsistent state or bombs (issue 10): ``{name: bytes}``."""
+    import sys
+
+    from sklearn.cluster._kmeans import _kmeans_single_lloyd
+    from sklearn.compose import make_column_selector
+    files = {}
+
+    def text(name, change):
+        pipeline = _text_pipeline()
+        change(pipeline[0])
+        files[name] = pickle.dumps(pipeline, protocol=4)
+
+    def table(name, change, protocol=4):
+        pipeline = _table_pipeline()
+        change(pipeline)
+        files[name] = pickle.dumps(pipeline, protocol=protocol)
+
+    text('text-tokenizer-system.pkl', lambda v: setattr(v, 'tokenizer', os.system))
+    text('text-tokenizer-function.pkl', lambda v: setattr(v, 'tokenizer', tokenize))
+    text('text-tokenizer-admitted.pkl', lambda v: setattr(v, 'tokenizer', _kmeans_single_lloyd))
+    text('text-analyzer-callable.pkl', lambda v: setattr(v, 'analyzer', make_column_selector()))
+    text('text-vocabulary-duplicate.pkl', lambda v: v.vocabulary_.update(cat=v.vocabulary_['dog']))
+    text('text-vocabulary-huge.pkl', lambda v: v.vocabulary_.update(cat=10 ** 9))
+    text('text-idf-length.pkl', lambda v: setattr(v._tfidf, 'idf_', v._tfidf.idf_[:-1]))
+    text('text-idf-negative.pkl', lambda v: v._tfidf.idf_.__setitem__(0, -1.0))
+    text('text-pattern-giant.pkl', lambda v: setattr(v, 'token_pattern', 'a' * 1_000_000))
+    text('text-pattern-backtracking.pkl', lambda v: setattr(v, 'token_pattern', r'(?:a+)+b'))
+    text('text-reads-files.pkl', lambda v: setattr(v, 'input', 'filename'))
+    text('text-unknown-attribute.pkl', lambda v: setattr(v, 'hook', 'x'))
+
+    from sklearn.cluster import KMeans
+    table('table-object-class.pkl', lambda p: setattr(p[0].transformers_[1][1], 'categories_',
+                                                     [np.array(['red', KMeans], dtype=object)]))
+    table('table-categories-unsorted.pkl', lambda p: setattr(p[0].transformers_[1][1], 'categories_',
+                                                            [p[0].transformers_[1][1].categories_[0][::-1]]))
+    table('table-column-far.pkl', lambda p: p[0].transformers_.__setitem__(1, ('cat', p[0].transformers_[1][1],
+                                                                                 [10 ** 6])))
+    table('table-function.pkl', lambda p: setattr(p[0].transformers_[2][1], 'func', _kmeans_single_lloyd))
+    table('table-components.pkl', lambda p: setattr(p[1], 'components_', p[1].components_[:, :-1]))
+    table('table-steps-misfit.pkl', lambda p: setattr(p[1], 'n_features_in_', p[1].n_features_in_ + 1) or
+          setattr(p[1], 'components_', np.zeros((3, p[1].n_features_in_))) or
+          setattr(p[1], 'mean_', np.zeros(p[1].n_features_in_)))
+    deep = []
+    for _ in range(5000):
+        deep = [deep]
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(50_000)
+    try:
+        table('table-depth-bomb.pkl', lambda p: setattr(p[0], '_remainder', ('remainder', 'drop', deep)))
+    finally:
+        sys.setrecursionlimit(limit)
+    return files
+
+
 def write_corpus(folder):
     """Write every hostile file into ``folder``; returns ``{file name: what it is}`` and the marker path.
 
@@ -202,6 +288,7 @@ def write_corpus(folder):
         'shared-lists.pkl': shared_lists(),
         'zlib-bomb.joblib': zlib_joblib_bomb(),
         **classic(marker),
+        **pipeline_files(),
     }
     for name, data in files.items():
         (folder / name).write_bytes(data)

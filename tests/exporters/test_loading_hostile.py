@@ -106,6 +106,26 @@ EXPECTED = {
     'sparse.pt': 'sparse tensor',
     'meta.pt': 'meta tensor',
     'eval.pth': 'builtins.eval',
+    # pipelines (issue 10): behaviour in a transformer's parameters, inconsistent fitted state, bombs
+    'text-tokenizer-system.pkl': 'posix.system' if os.name == 'posix' else 'nt.system',
+    'text-tokenizer-function.pkl': 'it references hostile.tokenize',
+    'text-tokenizer-admitted.pkl': 'tokenizer is a reference to sklearn.cluster._kmeans._kmeans_single_lloyd',
+    'text-analyzer-callable.pkl': 'TfidfVectorizer.analyzer is a make_column_selector',
+    'text-vocabulary-duplicate.pkl': 'a bijection of',
+    'text-vocabulary-huge.pkl': "the entry 'cat': 1000000000",
+    'text-idf-length.pkl': 'TfidfTransformer.idf_ is an array of shape',
+    'text-idf-negative.pkl': 'positive inverse document frequencies',
+    'text-pattern-giant.pkl': 'a pattern of 1000000 characters',
+    'text-pattern-backtracking.pkl': 'an unbounded repeat inside a repeat',
+    'text-reads-files.pkl': "TfidfVectorizer.input is 'filename'",
+    'text-unknown-attribute.pkl': "has the attribute 'hook'",
+    'table-object-class.pkl': 'object arrays may hold only',
+    'table-categories-unsorted.pkl': 'not sorted and unique',
+    'table-column-far.pkl': 'selecting column 1000000',
+    'table-function.pkl': 'FunctionTransformer.func is a reference to',
+    'table-components.pkl': 'PCA.components_',
+    'table-steps-misfit.pkl': 'fitted on 8 columns',
+    'table-depth-bomb.pkl': 'depth budget',
 }
 
 
