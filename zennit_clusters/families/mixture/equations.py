@@ -282,11 +282,17 @@ def segment_relevance(x, products, own, rival, root, slope, factors):
     -------
     torch.Tensor of shape (N, D)
     """
-    n_features = x.shape[1]
+    gradient = _segment_gradient(products, own, rival, slope)
+    return (factors.unsqueeze(-1) * (x.unsqueeze(1) - root) * gradient).sum(1)
+
+
+def _segment_gradient(products, own, rival, slope):
+    """The log-ratio's gradient at the segment's midpoint, per row, pair and feature (N, P, D): the one
+    expression behind :func:`segment_relevance` and :func:`segment_direction`."""
+    n_features = slope.shape[-1]
     p_own = products.gather(1, own.unsqueeze(-1).expand(*own.shape, n_features))
     p_rival = products.gather(1, rival.unsqueeze(-1).expand(*rival.shape, n_features))
-    gradient = 0.5 * (p_rival - p_own) + slope
-    return (factors.unsqueeze(-1) * (x.unsqueeze(1) - root) * gradient).sum(1)
+    return 0.5 * (p_rival - p_own) + slope
 
 
 def stabilized_factors(relevance, h, epsilon):
@@ -381,8 +387,5 @@ def segment_direction(x, products, own, rival, root, slope, factors):
     -------
     torch.Tensor of shape (N, D)
     """
-    n_features = x.shape[1]
-    p_own = products.gather(1, own.unsqueeze(-1).expand(*own.shape, n_features))
-    p_rival = products.gather(1, rival.unsqueeze(-1).expand(*rival.shape, n_features))
-    gradient = 0.5 * (p_rival - p_own) + slope
+    gradient = _segment_gradient(products, own, rival, slope)
     return (factors.unsqueeze(-1) * gradient.abs() * (x.unsqueeze(1) - root)).sum(1)
