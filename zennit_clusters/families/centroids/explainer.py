@@ -125,10 +125,7 @@ class CentroidExplainer(Explainer):
         logits = self.logits(scores)
         label, explained = labels_and_explained(logits, self.cluster)
         own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
-        margins = pair_margins(scores, own, rival)
-        magnitude = scores.gather(1, own).abs() + scores.gather(1, rival).abs()
-        evidence = logits.gather(1, explained.unsqueeze(1))
-        pair_relevance = softmin_shares(margins, valid, self.beta) * evidence
+        margins, magnitude, pair_relevance = self._pair_shares(scores, logits, explained, own, rival, valid)
         weights = margin_weights(own, rival, valid, margins, pair_relevance, epsilon[0], self.centres.shape[0],
                                  relative=epsilon[1], magnitude=magnitude)
         return label, logits, weights
@@ -178,13 +175,18 @@ class CentroidExplainer(Explainer):
         logits = self.logits(scores)
         label, explained = labels_and_explained(logits, self.cluster)
         own, rival, valid = self.own[explained], self.rival[explained], self.valid[explained]
-        margins = pair_margins(scores, own, rival)
-        magnitude = scores.gather(1, own).abs() + scores.gather(1, rival).abs()
-        evidence = logits.gather(1, explained.unsqueeze(1))
-        pair_relevance = softmin_shares(margins, valid, self.beta) * evidence
+        margins, magnitude, pair_relevance = self._pair_shares(scores, logits, explained, own, rival, valid)
         factors = pair_factors(margins, pair_relevance, valid, epsilon[0], epsilon[1], magnitude)
         return label, logits, metric_pair_relevance(x, self.centres, self.directions, factors, own, rival, origin,
                                                     out)
+
+    def _pair_shares(self, scores, logits, explained, own, rival, valid):
+        """``(margins, magnitude, pair_relevance)`` of each row's pairs: the margins h, the score magnitude the
+        relative stabiliser scales with, and the soft-min share of the evidence each pair carries."""
+        margins = pair_margins(scores, own, rival)
+        magnitude = scores.gather(1, own).abs() + scores.gather(1, rival).abs()
+        evidence = logits.gather(1, explained.unsqueeze(1))
+        return margins, magnitude, softmin_shares(margins, valid, self.beta) * evidence
 
     def _forward_flat(self, x, origin, scores, epsilon, out):
         """The torch twin of the compiled k-means row step (:mod:`.row_step`): scores, the flat weights and the
@@ -219,10 +221,7 @@ class CentroidExplainer(Explainer):
         if contrast is not None:
             factors = self._pair_columns(explained, contrast, x.dtype)
         else:
-            margins = pair_margins(scores, own, rival)
-            magnitude = scores.gather(1, own).abs() + scores.gather(1, rival).abs()
-            evidence = logits.gather(1, explained.unsqueeze(1))
-            pair_relevance = softmin_shares(margins, valid, self.beta) * evidence
+            margins, magnitude, pair_relevance = self._pair_shares(scores, logits, explained, own, rival, valid)
             factors = pair_factors(margins, pair_relevance, valid, epsilon[0], epsilon[1], magnitude)
         own_centres, rival_centres = self.centres[self.own], self.centres[self.rival]  # (K, L, D)
         # under a metric the weights are the directions' differences, the roots still the centres' midpoints
@@ -264,10 +263,7 @@ class CentroidExplainer(Explainer):
             # the margin h_ck itself is the relevance of its pair (a = 1); rows with k == c have none (h_cc = 0)
             factors = self._pair_columns(explained, contrast, x.dtype)
         else:
-            margins = pair_margins(scores, own, rival)
-            magnitude = scores.gather(1, own).abs() + scores.gather(1, rival).abs()
-            evidence = logits.gather(1, explained.unsqueeze(1))
-            pair_relevance = softmin_shares(margins, valid, self.beta) * evidence
+            margins, magnitude, pair_relevance = self._pair_shares(scores, logits, explained, own, rival, valid)
             # h from the root (sum of the contributions), so that each pair's part sums to its relevance
             h = sign_stabilize(contributions.sum(2), epsilon[0], epsilon[1], magnitude)
             factors = (pair_relevance / h).masked_fill(~valid, 0.0)
